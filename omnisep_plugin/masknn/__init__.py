@@ -1,0 +1,4 @@
+"""Mask-estimation networks."""
+from .unet import AudioUNet, default_architecture
+
+__all__ = ["AudioUNet", "default_architecture"]

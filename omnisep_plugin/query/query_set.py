@@ -1,0 +1,76 @@
+"""Query-Aug (eq. 5): map a free-text query embedding onto the nearest training label."""
+import os
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..utils import atomic_write
+
+
+class QuerySet:
+    """The Query-Set of OmniSep: the embeddings of the M training class labels.
+
+    ``augment(Q)`` replaces each query by ``Q_m*`` with ``m* = argmax_m cos(Q, Q_m)``.
+
+    Args:
+        labels: the M class labels.
+        embeddings: their embeddings ``[M, dim]``.
+
+    Example:
+        >>> qs = QuerySet(["dog", "cat"], torch.tensor([[1., 0.], [0., 1.]]))
+        >>> qs.nearest(torch.tensor([[0.2, 0.9]]))[1]
+        ['cat']
+    """
+
+    def __init__(self, labels: Sequence[str], embeddings: torch.Tensor):
+        labels = [str(lab) for lab in labels]
+        if embeddings.dim() != 2 or embeddings.shape[0] != len(labels) or not labels:
+            raise ValueError(f"QuerySet needs M >= 1 labels and [M, dim] embeddings, got "
+                             f"{len(labels)} labels and shape {tuple(embeddings.shape)}")
+        if len(set(labels)) != len(labels):
+            raise ValueError("QuerySet labels must be unique")
+        if not torch.isfinite(embeddings).all():
+            raise ValueError("QuerySet embeddings contain NaN or Inf")
+        self.labels: List[str] = labels
+        self.embeddings = embeddings.detach().float().cpu()
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def nearest(self, query: torch.Tensor) -> Tuple[torch.Tensor, List[str]]:
+        """Indices ``[batch]`` and labels of the label embeddings nearest by cosine to ``query``."""
+        query = query.reshape(-1, query.shape[-1]) if query.dim() != 1 else query[None]
+        if query.shape[-1] != self.dim:
+            raise ValueError(f"Query has dim {query.shape[-1]}, the QuerySet has dim {self.dim}")
+        sims = F.normalize(query.float().cpu(), dim=-1) @ F.normalize(self.embeddings, dim=-1).T
+        idx = sims.argmax(-1)
+        return idx, [self.labels[i] for i in idx.tolist()]
+
+    def augment(self, query: torch.Tensor) -> torch.Tensor:
+        """Replace each query ``[..., dim]`` by its nearest label embedding (same shape)."""
+        idx, _ = self.nearest(query)
+        out = self.embeddings[idx].to(device=query.device, dtype=query.dtype)
+        return out.reshape(query.shape)
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write a plain-typed file (labels + tensor), loadable with ``weights_only=True``."""
+        with atomic_write(path) as tmp:
+            torch.save({"labels": self.labels, "embeddings": self.embeddings}, tmp)
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "QuerySet":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No Query-Set file at {path}")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            labels, embeddings = data["labels"], data["embeddings"]
+        except Exception as err:  # corrupt, truncated, or another kind of file
+            raise ValueError(f"{path} is not a Query-Set file ({err})") from None
+        return cls(labels, embeddings)

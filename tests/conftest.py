@@ -1,0 +1,16 @@
+import socket
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_no_network(monkeypatch):
+    """Every test is seeded and any attempt to open a network connection fails loudly."""
+    torch.manual_seed(0)
+
+    def _refuse(*args, **kwargs):
+        raise RuntimeError("Network access attempted during a test")
+
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(socket, "create_connection", _refuse)
