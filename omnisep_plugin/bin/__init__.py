@@ -1,0 +1,1 @@
+"""Command-line interface (``omnisep``, ``omnisep-prepare``, ``omnisep-embed``)."""

@@ -1,0 +1,117 @@
+"""``omnisep`` command line: corpus preparation and query embedding.
+
+Examples::
+
+    omnisep prepare music CORPUS_DIR data/manifests
+    omnisep prepare vggsound CORPUS_DIR data/manifests --clean-list test_clean=clean.txt
+    omnisep embed data/manifests/music_cuts_train.jsonl.gz data/embedded \\
+        --imagebind /path/to/imagebind_huge.pth --bank-size 1
+"""
+import logging
+from pathlib import Path
+
+import click
+
+CONTEXT = dict(show_default=True, help_option_names=["-h", "--help"])
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose):
+    """OmniSep: omni-modal query-based sound separation."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+
+
+@cli.group(context_settings=CONTEXT)
+def prepare():
+    """Prepare corpus manifests (Lhotse)."""
+
+
+@prepare.command(context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path())
+def music(corpus_dir, output_dir):
+    """MUSIC solo videos -> music_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
+    from ..data.recipes import prepare_music
+    _report(prepare_music(corpus_dir, output_dir))
+
+
+@prepare.command(context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path())
+@click.option("--clean-list", "clean_lists", multiple=True, metavar="SPLIT=FILE",
+              help="A fixed clean test list (clip ids, one per line) as its own split.")
+@click.option("--keep-instruments", is_flag=True, help="Keep the musical-instrument classes.")
+@click.option("--descriptions", type=click.Path(exists=True, dir_okay=False),
+              help="CSV label,description of free-text class descriptions.")
+def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions):
+    """VGGSound -> vggsound_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
+    from ..data.recipes import prepare_vggsound
+    lists = {}
+    for item in clean_lists:
+        if "=" not in item:
+            raise click.BadParameter(f"expected SPLIT=FILE, got {item!r}", param_hint="--clean-list")
+        split, path = item.split("=", 1)
+        lists[split] = path
+    _report(prepare_vggsound(corpus_dir, output_dir, clean_lists=lists,
+                             drop_instruments=not keep_instruments,
+                             description_table=descriptions))
+
+
+def _report(manifests):
+    for split, parts in manifests.items():
+        cuts = parts["cuts"]
+        hours = sum(c.duration for c in cuts) / 3600
+        click.echo(f"{split}: {len(cuts)} cuts, {hours:.2f} h")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_dir", type=click.Path())
+@click.option("--imagebind", "imagebind_ckpt", type=click.Path(),
+              help="Local ImageBind checkpoint (imagebind_huge.pth).")
+@click.option("--batch-size", default=16)
+@click.option("--bank-size", default=5,
+              help="Training clips averaged per class for the audio query bank (S).")
+@click.option("--seed", default=0)
+@click.option("--device", default="cpu")
+def embed(cuts_path, output_dir, imagebind_ckpt, batch_size, bank_size, seed, device):
+    """Embed the text/image/audio queries of every cut once (resumable).
+
+    Writes OUTPUT_DIR/<name>_embedded.jsonl.gz, the arrays under OUTPUT_DIR/arrays, and the
+    audio query bank and Query-Set beside them.
+    """
+    from lhotse import CutSet
+
+    from ..data.embed import embed_cuts, write_query_banks
+    from ..query import ImageBindEncoder
+    from ..utils import atomic_write
+
+    if imagebind_ckpt is None:
+        raise click.UsageError("Pass a query encoder checkpoint: --imagebind PATH")
+    try:
+        encoder = ImageBindEncoder(imagebind_ckpt, device=device)
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err))
+    output_dir = Path(output_dir)
+    cuts = CutSet.from_file(cuts_path)
+    name = Path(cuts_path).name.split(".")[0]
+    embedded = embed_cuts(cuts, encoder, output_dir / "arrays", batch_size=batch_size)
+    out = output_dir / f"{name}_embedded.jsonl.gz"
+    with atomic_write(out) as tmp:
+        embedded.to_file(tmp)
+    paths = write_query_banks(embedded, encoder, output_dir, name, bank_size, seed)
+    click.echo(f"wrote {out}" + "".join(f", {p}" for p in paths.values()))
+
+
+def prepare_main():
+    """Console script ``omnisep-prepare``: the ``prepare`` group on its own."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    prepare()
+
+
+def embed_main():
+    """Console script ``omnisep-embed``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    embed()

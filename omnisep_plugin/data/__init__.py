@@ -1,0 +1,1 @@
+"""Data layer: corpus recipes, query embedding cache, mixture datasets."""

@@ -1,0 +1,178 @@
+"""Mixtures for training and evaluation, drawn from embedded cuts.
+
+Training: :class:`MixtureDataset` is a Lhotse-style dataset (``__getitem__(cuts)``, fed by
+a Lhotse sampler with ``DataLoader(batch_size=None)``): each sampled cut becomes the first
+source of a mixture whose other ``n_src - 1`` sources are cuts of other classes drawn from
+the pool. Evaluation: :func:`make_test_mixtures` writes a seeded, fixed list of mixtures
+(cut ids, offsets, gains) so that every model is scored on the same material, and
+:func:`render_mixture` turns an entry into audio.
+"""
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from lhotse import CutSet
+from lhotse.utils import Pathlike
+
+from ..utils import atomic_write
+from .embed import KINDS, cut_label
+from .recipes.common import CROP_SAMPLES
+
+
+def _crop(cut, offset: int, n_samples: int) -> np.ndarray:
+    """``n_samples`` mono samples of ``cut`` from sample ``offset`` (zero-padded at the end)."""
+    wav = cut.load_audio()[0]
+    out = np.zeros(n_samples, dtype=np.float32)
+    piece = wav[offset:offset + n_samples]
+    out[:len(piece)] = piece
+    return out
+
+
+def _gained(wav: np.ndarray, gain: float) -> np.ndarray:
+    """CLIPSep's source gain: scale, then clip to [-1, 1]."""
+    return np.clip(wav * gain, -1.0, 1.0)
+
+
+class MixtureDataset(torch.utils.data.Dataset):
+    """On-the-fly mixtures of ``n_src`` cuts of different classes, with their query embeddings.
+
+    Args:
+        pool: the cuts partners are drawn from (usually the training CutSet itself); each
+            needs a supervision ``label`` and the ``<kind>_emb`` arrays of :func:`embed_cuts`.
+        n_src: sources per mixture (2 in OmniSep).
+        n_samples: crop length in samples (65535 at 16 kHz).
+        gain_range: each source is scaled by ``U(gain_range)`` then clipped to [-1, 1].
+        divide_by_n: also divide each source by ``n_src`` (CLIPSep's reference code does).
+        seed: seeds the partner, crop and gain draws (a generator per dataset).
+
+    Returns (``__getitem__(cuts)``), for a batch of B sampled cuts:
+
+    .. code-block::
+
+        {
+            "mixture": float tensor [B, T],          # == sources.sum(1)
+            "sources": float tensor [B, n_src, T],
+            "text_emb" / "image_emb" / "audio_emb": float tensor [B, n_src, dim]
+                                                  # zeros where missing
+            "has_text" / "has_image" / "has_audio": bool tensor [B, n_src],
+            "labels": list of B lists of n_src labels,
+            "cut_ids": list of B lists of n_src cut ids,
+        }
+    """
+
+    def __init__(self, pool: CutSet, n_src: int = 2, n_samples: int = CROP_SAMPLES,
+                 gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0):
+        super().__init__()
+        self.by_label: Dict[str, list] = defaultdict(list)
+        for cut in pool:
+            self.by_label[cut_label(cut)].append(cut)
+        if len(self.by_label) < n_src:
+            raise ValueError(f"Mixtures of {n_src} different classes need at least {n_src} "
+                             f"classes in the pool, found {len(self.by_label)}")
+        self.labels = sorted(self.by_label)
+        self.n_src, self.n_samples = n_src, n_samples
+        self.gain_range, self.divide_by_n = gain_range, divide_by_n
+        self.seed = seed
+        self._rng, self._rng_worker = None, None
+
+    @property
+    def rng(self) -> random.Random:
+        """The dataset's generator, seeded apart in each DataLoader worker."""
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else -1
+        if self._rng is None or self._rng_worker != worker:
+            self._rng, self._rng_worker = random.Random(f"{self.seed}-{worker}"), worker
+        return self._rng
+
+    def _partners(self, cut) -> list:
+        others = [lab for lab in self.labels if lab != cut_label(cut)]
+        return [self.rng.choice(self.by_label[lab])
+                for lab in self.rng.sample(others, self.n_src - 1)]
+
+    def _source(self, cut) -> np.ndarray:
+        n_avail = cut.num_samples
+        offset = self.rng.randint(0, max(0, n_avail - self.n_samples))
+        wav = _gained(_crop(cut, offset, self.n_samples), self.rng.uniform(*self.gain_range))
+        return wav / self.n_src if self.divide_by_n else wav
+
+    def __getitem__(self, cuts: CutSet) -> dict:
+        groups = [[cut, *self._partners(cut)] for cut in cuts]
+        sources = torch.from_numpy(np.stack([[self._source(c) for c in g] for g in groups]))
+        batch = {"mixture": sources.sum(1), "sources": sources,
+                 "labels": [[cut_label(c) for c in g] for g in groups],
+                 "cut_ids": [[c.id for c in g] for g in groups]}
+        batch.update(collate_embeddings(groups))
+        return batch
+
+
+def collate_embeddings(groups: List[list]) -> dict:
+    """Stack the cached ``<kind>_emb`` arrays of ``[B][n_src]`` cuts (zeros where missing)."""
+    out = {}
+    dim = None
+    loaded = {}
+    for kind in KINDS:
+        for g in groups:
+            for c in g:
+                if c.has_custom(f"{kind}_emb"):
+                    arr = c.load_custom(f"{kind}_emb")
+                    loaded[kind, c.id] = arr
+                    dim = dim or arr.shape[-1]
+    if dim is None:
+        raise ValueError("The cuts carry no query embeddings: run embed_cuts first")
+    for kind in KINDS:
+        emb = torch.zeros(len(groups), len(groups[0]), dim)
+        has = torch.zeros(len(groups), len(groups[0]), dtype=torch.bool)
+        for b, g in enumerate(groups):
+            for i, c in enumerate(g):
+                if (kind, c.id) in loaded:
+                    emb[b, i] = torch.from_numpy(loaded[kind, c.id])
+                    has[b, i] = True
+        out[f"{kind}_emb"], out[f"has_{kind}"] = emb, has
+    return out
+
+
+def make_test_mixtures(cuts: CutSet, n_mixtures: int, n_src: int = 2,
+                       n_samples: int = CROP_SAMPLES, seed: int = 1234,
+                       gain_range=(0.5, 1.5), path: Optional[Pathlike] = None) -> List[dict]:
+    """A fixed, seeded list of mixtures of ``n_src`` cuts of different classes.
+
+    Each entry: ``{"id", "sources": [{"cut_id", "label", "offset", "gain"}, ...]}``; written
+    atomically as JSON to ``path`` when given.
+    """
+    by_label = defaultdict(list)
+    for cut in sorted(cuts, key=lambda c: c.id):
+        by_label[cut_label(cut)].append(cut)
+    labels = sorted(by_label)
+    if len(labels) < n_src:
+        raise ValueError(f"Need at least {n_src} classes for test mixtures, found {len(labels)}")
+    rng = random.Random(seed)
+    mixtures = []
+    for m in range(n_mixtures):
+        chosen = [rng.choice(by_label[lab]) for lab in rng.sample(labels, n_src)]
+        mixtures.append({"id": f"mix{m:05d}", "sources": [
+            {"cut_id": c.id, "label": cut_label(c),
+             "offset": rng.randint(0, max(0, c.num_samples - n_samples)),
+             "gain": round(rng.uniform(*gain_range), 4)} for c in chosen]})
+    if path is not None:
+        with atomic_write(path) as tmp:
+            Path(tmp).write_text(json.dumps({"n_samples": n_samples, "mixtures": mixtures},
+                                            indent=1))
+    return mixtures
+
+
+def load_test_mixtures(path: Pathlike) -> tuple:
+    """``(n_samples, mixtures)`` from a file written by :func:`make_test_mixtures`."""
+    data = json.loads(Path(path).read_text())
+    return data["n_samples"], data["mixtures"]
+
+
+def render_mixture(entry: dict, cuts: CutSet, n_samples: int = CROP_SAMPLES):
+    """Audio of a fixed mixture: ``(mixture [T], sources [n_src, T])`` as float tensors."""
+    sources = np.stack([_gained(_crop(cuts[s["cut_id"]], s["offset"], n_samples), s["gain"])
+                        for s in entry["sources"]])
+    sources = torch.from_numpy(sources)
+    return sources.sum(0), sources
