@@ -115,3 +115,7 @@ def embed_main():
     """Console script ``omnisep-embed``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     embed()
+
+
+if __name__ == "__main__":
+    cli()

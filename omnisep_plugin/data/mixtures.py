@@ -41,8 +41,11 @@ class MixtureDataset(torch.utils.data.Dataset):
     """On-the-fly mixtures of ``n_src`` cuts of different classes, with their query embeddings.
 
     Args:
-        pool: the cuts partners are drawn from (usually the training CutSet itself); each
-            needs a supervision ``label`` and the ``<kind>_emb`` arrays of :func:`embed_cuts`.
+        pool: the cuts partners are drawn from (usually the training CutSet itself, eager);
+            each needs a supervision ``label`` and the ``<kind>_emb`` arrays of
+            :func:`embed_cuts`. ``None``: partners come from the same sampled batch, which is
+            what streaming (Lhotse Shar, many nodes) needs; batches then need cuts of at
+            least ``n_src`` classes.
         n_src: sources per mixture (2 in OmniSep).
         n_samples: crop length in samples (65535 at 16 kHz).
         gain_range: each source is scaled by ``U(gain_range)`` then clipped to [-1, 1].
@@ -64,17 +67,11 @@ class MixtureDataset(torch.utils.data.Dataset):
         }
     """
 
-    def __init__(self, pool: CutSet, n_src: int = 2, n_samples: int = CROP_SAMPLES,
+    def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
                  gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0):
         super().__init__()
-        self.by_label: Dict[str, list] = defaultdict(list)
-        for cut in pool:
-            self.by_label[cut_label(cut)].append(cut)
-        if len(self.by_label) < n_src:
-            raise ValueError(f"Mixtures of {n_src} different classes need at least {n_src} "
-                             f"classes in the pool, found {len(self.by_label)}")
-        self.labels = sorted(self.by_label)
         self.n_src, self.n_samples = n_src, n_samples
+        self.by_label = None if pool is None else self._group(pool, "pool")
         self.gain_range, self.divide_by_n = gain_range, divide_by_n
         self.seed = seed
         self._rng, self._rng_worker = None, None
@@ -88,10 +85,18 @@ class MixtureDataset(torch.utils.data.Dataset):
             self._rng, self._rng_worker = random.Random(f"{self.seed}-{worker}"), worker
         return self._rng
 
-    def _partners(self, cut) -> list:
-        others = [lab for lab in self.labels if lab != cut_label(cut)]
-        return [self.rng.choice(self.by_label[lab])
-                for lab in self.rng.sample(others, self.n_src - 1)]
+    def _group(self, cuts, what: str) -> Dict[str, list]:
+        by_label: Dict[str, list] = defaultdict(list)
+        for cut in cuts:
+            by_label[cut_label(cut)].append(cut)
+        if len(by_label) < self.n_src:
+            raise ValueError(f"Mixtures of {self.n_src} different classes need at least "
+                             f"{self.n_src} classes in the {what}, found {len(by_label)}")
+        return by_label
+
+    def _partners(self, cut, by_label: Dict[str, list]) -> list:
+        others = sorted(lab for lab in by_label if lab != cut_label(cut))
+        return [self.rng.choice(by_label[lab]) for lab in self.rng.sample(others, self.n_src - 1)]
 
     def _source(self, cut) -> np.ndarray:
         n_avail = cut.num_samples
@@ -100,7 +105,8 @@ class MixtureDataset(torch.utils.data.Dataset):
         return wav / self.n_src if self.divide_by_n else wav
 
     def __getitem__(self, cuts: CutSet) -> dict:
-        groups = [[cut, *self._partners(cut)] for cut in cuts]
+        by_label = self.by_label or self._group(cuts, "batch")
+        groups = [[cut, *self._partners(cut, by_label)] for cut in cuts]
         sources = torch.from_numpy(np.stack([[self._source(c) for c in g] for g in groups]))
         batch = {"mixture": sources.sum(1), "sources": sources,
                  "labels": [[cut_label(c) for c in g] for g in groups],
@@ -133,6 +139,21 @@ def collate_embeddings(groups: List[list]) -> dict:
                     has[b, i] = True
         out[f"{kind}_emb"], out[f"has_{kind}"] = emb, has
     return out
+
+
+def export_shar(cuts: CutSet, output_dir: Pathlike, shard_size: int = 1000) -> Dict[str, list]:
+    """Write embedded cuts as Lhotse Shar shards (audio as FLAC, query arrays as numpy) for
+    streaming training on many GPUs / nodes without a shared file system.
+
+    Read back with ``CutSet.from_shar(in_dir=output_dir)`` and train with
+    ``MixtureDataset(pool=None)`` (partners from the same batch).
+    """
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    fields = {"recording": "flac"}
+    for kind in KINDS:
+        if any(c.has_custom(f"{kind}_emb") for c in cuts):
+            fields[f"{kind}_emb"] = "numpy"
+    return cuts.to_shar(output_dir, fields=fields, shard_size=shard_size)
 
 
 def make_test_mixtures(cuts: CutSet, n_mixtures: int, n_src: int = 2,
@@ -171,7 +192,10 @@ def load_test_mixtures(path: Pathlike) -> tuple:
 
 
 def render_mixture(entry: dict, cuts: CutSet, n_samples: int = CROP_SAMPLES):
-    """Audio of a fixed mixture: ``(mixture [T], sources [n_src, T])`` as float tensors."""
+    """Audio of a fixed mixture: ``(mixture [T], sources [n_src, T])`` as float tensors.
+
+    ``cuts`` must be indexable by id (an eager CutSet: ``CutSet.from_file(...).to_eager()``).
+    """
     sources = np.stack([_gained(_crop(cuts[s["cut_id"]], s["offset"], n_samples), s["gain"])
                         for s in entry["sources"]])
     sources = torch.from_numpy(sources)

@@ -179,6 +179,6 @@ def read_cached(output_dir: Optional[Pathlike], corpus: str, splits: List[str]) 
             cached[split] = {
                 "recordings": RecordingSet.from_file(paths["recordings"]),
                 "supervisions": SupervisionSet.from_file(paths["supervisions"]),
-                "cuts": CutSet.from_file(paths["cuts"]),
+                "cuts": CutSet.from_file(paths["cuts"]).to_eager(),
             }
     return cached

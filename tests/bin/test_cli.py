@@ -1,0 +1,58 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+from lhotse import CutSet
+
+from omnisep_plugin.bin.cli import cli
+from omnisep_plugin.query import QuerySet
+from omnisep_plugin.testing.dummies import save_tiny_imagebind_checkpoint
+from omnisep_plugin.testing.fake_corpus import make_fake_music, make_fake_vggsound
+
+
+def test_prepare_and_embed_music(tmp_path):
+    corpus, out = tmp_path / "MUSIC", tmp_path / "data"
+    make_fake_music(corpus, instruments=("violin", "flute", "cello", "trumpet"), per_class=3)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["prepare", "music", str(corpus), str(out / "manifests")])
+    assert result.exit_code == 0, result.output
+    assert "train: 4 cuts" in result.output and "test: 4 cuts" in result.output
+    ckpt = tmp_path / "tiny.pth"
+    save_tiny_imagebind_checkpoint(ckpt)
+    result = runner.invoke(cli, ["embed", str(out / "manifests/music_cuts_train.jsonl.gz"),
+                                 str(out / "embedded"), "--imagebind", str(ckpt),
+                                 "--bank-size", "1"])
+    assert result.exit_code == 0, result.output
+    cuts = CutSet.from_file(out / "embedded/music_cuts_train_embedded.jsonl.gz")
+    assert all(c.has_custom("audio_emb") and c.has_custom("image_emb") for c in cuts)
+    assert QuerySet.load(out / "embedded/music_cuts_train_audio_bank.pt").labels == [
+        "cello", "flute", "trumpet", "violin"]
+
+
+def test_prepare_vggsound_with_clean_list(tmp_path):
+    corpus = tmp_path / "VGG"
+    make_fake_vggsound(corpus, per_class=3)
+    clean = tmp_path / "clean.txt"
+    clean.write_text("y1x2_000020\n")
+    result = CliRunner().invoke(cli, ["prepare", "vggsound", str(corpus), str(tmp_path / "m"),
+                                      "--clean-list", f"test_clean={clean}"])
+    assert result.exit_code == 0, result.output
+    assert "test_clean: 1 cuts" in result.output
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["prepare", "music", str(tmp_path / "missing"), str(tmp_path)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    cuts = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(cuts)
+    result = runner.invoke(cli, ["embed", str(cuts), str(tmp_path / "e"),
+                                 "--imagebind", str(tmp_path / "nope.pth")])
+    assert result.exit_code == 1 and "imagebind_huge.pth" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "--help"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "prepare" in out.stdout
