@@ -6,6 +6,7 @@ Examples::
     omnisep prepare vggsound CORPUS_DIR data/manifests --clean-list test_clean=clean.txt
     omnisep embed data/manifests/music_cuts_train.jsonl.gz data/embedded \\
         --imagebind /path/to/imagebind_huge.pth --bank-size 1
+    omnisep export-shar data/embedded/music_cuts_train_embedded.jsonl.gz data/shar
 """
 import logging
 from pathlib import Path
@@ -103,6 +104,22 @@ def embed(cuts_path, output_dir, imagebind_ckpt, batch_size, bank_size, seed, de
         embedded.to_file(tmp)
     paths = write_query_banks(embedded, encoder, output_dir, name, bank_size, seed)
     click.echo(f"wrote {out}" + "".join(f", {p}" for p in paths.values()))
+
+
+@cli.command("export-shar", context_settings=CONTEXT)
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_dir", type=click.Path())
+@click.option("--shard-size", default=1000, help="Cuts per shard.")
+def export_shar_cmd(cuts_path, output_dir, shard_size):
+    """Write embedded cuts as Lhotse Shar shards for streaming multi-node training.
+
+    Read back with ``CutSet.from_shar(in_dir=OUTPUT_DIR)``.
+    """
+    from lhotse import CutSet
+
+    from ..data.mixtures import export_shar
+    shards = export_shar(CutSet.from_file(cuts_path), output_dir, shard_size)
+    click.echo(f"wrote {len(shards['cuts'])} shards to {output_dir}")
 
 
 def prepare_main():

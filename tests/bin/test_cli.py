@@ -27,6 +27,10 @@ def test_prepare_and_embed_music(tmp_path):
     assert all(c.has_custom("audio_emb") and c.has_custom("image_emb") for c in cuts)
     assert QuerySet.load(out / "embedded/music_cuts_train_audio_bank.pt").labels == [
         "cello", "flute", "trumpet", "violin"]
+    result = runner.invoke(cli, ["export-shar", str(out / "embedded/music_cuts_train_embedded.jsonl.gz"),
+                                 str(out / "shar"), "--shard-size", "2"])
+    assert result.exit_code == 0 and "wrote 2 shards" in result.output, result.output
+    assert len(CutSet.from_shar(in_dir=out / "shar").to_eager()) == 4
 
 
 def test_prepare_vggsound_with_clean_list(tmp_path):
