@@ -1,4 +1,4 @@
-"""``omnisep`` command line: corpus preparation and query embedding.
+"""``omnisep`` command line: corpus preparation, query embedding, scoring.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     omnisep embed data/manifests/music_cuts_train.jsonl.gz data/embedded \\
         --imagebind /path/to/imagebind_huge.pth --bank-size 1
     omnisep export-shar data/embedded/music_cuts_train_embedded.jsonl.gz data/shar
+    omnisep score results/ --references refs/ --estimates est/ --mixtures mix/
 """
 import logging
 from pathlib import Path
@@ -122,6 +123,34 @@ def export_shar_cmd(cuts_path, output_dir, shard_size):
     click.echo(f"wrote {len(shards['cuts'])} shards to {output_dir}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--pairs", type=click.Path(exists=True, dir_okay=False),
+              help="CSV id,kind,reference,estimate[,mixture].")
+@click.option("--references", type=click.Path(exists=True, file_okay=False))
+@click.option("--estimates", type=click.Path(exists=True, file_okay=False),
+              help="Folder of <kind>/<name>.wav (or <name>.wav) estimates.")
+@click.option("--mixtures", type=click.Path(exists=True, file_okay=False))
+def score(output_dir, pairs, references, estimates, mixtures):
+    """Score any separator's estimates: SDR (museval), SDRi, SI-SDR(i) per query kind.
+
+    Writes OUTPUT_DIR/scores.csv, summary.csv and results.md, and prints the table.
+    """
+    from ..scoring import (pairs_from_folders, read_pairs_csv, score_pairs, summarize,
+                           write_results)
+    if bool(pairs) == bool(references and estimates):
+        raise click.UsageError("Pass either --pairs CSV or --references DIR --estimates DIR")
+    try:
+        todo = (read_pairs_csv(pairs) if pairs
+                else pairs_from_folders(references, estimates, mixtures))
+        rows = score_pairs(todo)
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err))
+    table = summarize(rows)
+    paths = write_results(rows, table, output_dir)
+    click.echo(paths["table"].read_text(), nl=False)
+
+
 def prepare_main():
     """Console script ``omnisep-prepare``: the ``prepare`` group on its own."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -132,6 +161,11 @@ def embed_main():
     """Console script ``omnisep-embed``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     embed()
+
+
+def score_main():
+    """Console script ``omnisep-score``."""
+    score()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from omnisep_plugin.bin.cli import cli
+from omnisep_plugin.scoring import score_pair, summarize, to_markdown
+from omnisep_plugin.testing.dummies import harmonic_tone
+
+SR = 16000
+
+
+def _noisy(ref, snr_db, seed=0):
+    noise = np.random.default_rng(seed).standard_normal(len(ref))
+    noise *= np.sqrt(np.mean(ref ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
+    return ref + noise
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 20.0])
+def test_sdr_of_reference_plus_noise_is_the_snr(snr):
+    ref = harmonic_tone(220, 4.0, SR).numpy().astype(np.float64)
+    scores = score_pair(ref, _noisy(ref, snr), mixture=None)
+    assert scores["sdr"] == pytest.approx(snr, abs=0.05)
+    assert scores["si_sdr"] == pytest.approx(snr, abs=0.05)
+
+
+def test_better_estimates_score_higher_and_improvements_use_the_mixture():
+    ref = harmonic_tone(220, 2.0, SR).numpy().astype(np.float64)
+    other = harmonic_tone(1500, 2.0, SR).numpy().astype(np.float64)
+    mix = ref + other
+    good = score_pair(ref, _noisy(ref, 30), mix)
+    bad = score_pair(ref, mix - 0.5 * ref, mix)
+    assert good["sdr"] > bad["sdr"] + 10
+    assert good["sdri"] == pytest.approx(good["sdr"] - score_pair(ref, mix, None)["sdr"], abs=1e-6)
+    assert good["si_sdri"] > 20
+
+
+def test_silent_references_are_counted_never_nan():
+    assert score_pair(np.zeros(SR), np.random.randn(SR), None) is None
+    rows = [{"kind": "text", "silent": True},
+            {"kind": "text", "silent": False, "sdr": 5.0, "si_sdr": 4.0},
+            {"kind": "text", "silent": False, "sdr": 7.0, "si_sdr": 6.0},
+            {"kind": "audio", "silent": True}]
+    table = summarize(rows)
+    assert table[0]["count"] == 2 and table[0]["silent"] == 1
+    assert table[0]["sdr_mean"] == 6.0 and table[0]["sdr_median"] == 6.0
+    assert table[0]["sdr_std"] == 1.0
+    md = to_markdown(table)
+    assert "nan" not in md.lower()
+    assert "| text | 6.00 ± 1.00 (6.00) | 5.00 ± 1.00 (5.00) | 2 | 1 |" in md
+    assert "| audio | - | - | 0 | 1 |" in md
+
+
+def test_cli_scores_folders_per_kind(tmp_path):
+    refs, est, mix = tmp_path / "refs", tmp_path / "est", tmp_path / "mix"
+    for d in (refs, mix, est / "text", est / "audio"):
+        d.mkdir(parents=True)
+    for i in range(3):
+        ref = harmonic_tone(200 + 50 * i, 1.0, SR).numpy()
+        other = harmonic_tone(2000 + 50 * i, 1.0, SR).numpy()
+        sf.write(refs / f"m{i}.wav", ref, SR, subtype="FLOAT")
+        sf.write(mix / f"m{i}.wav", ref + other, SR, subtype="FLOAT")
+        sf.write(est / "text" / f"m{i}.wav", _noisy(ref, 20, i), SR, subtype="FLOAT")
+        sf.write(est / "audio" / f"m{i}.wav", ref + 0.5 * other, SR, subtype="FLOAT")
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "out"), "--references", str(refs),
+                                      "--estimates", str(est), "--mixtures", str(mix)])
+    assert result.exit_code == 0, result.output
+    lines = {l.split("|")[1].strip(): l for l in result.output.splitlines() if l.startswith("| ")}
+    assert set(lines) >= {"text", "audio"}
+    sdr = {k: float(lines[k].split("|")[2].split("±")[0]) for k in ("text", "audio")}
+    assert sdr["text"] > sdr["audio"] + 5
+    assert (tmp_path / "out/results.md").is_file() and (tmp_path / "out/scores.csv").is_file()
+    summary = (tmp_path / "out/summary.csv").read_text()
+    assert "sdr_mean" in summary and "nan" not in summary.lower()
+
+
+def test_cli_score_errors(tmp_path):
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "either --pairs" in result.output
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "out"), "--pairs", str(bad)])
+    assert result.exit_code == 1 and "needs a header" in result.output
+    assert not (tmp_path / "out").exists()
