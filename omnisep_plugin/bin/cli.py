@@ -151,6 +151,27 @@ def score(output_dir, pairs, references, estimates, mixtures):
     click.echo(paths["table"].read_text(), nl=False)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML configuration (paper defaults: recipes/music/conf/train.yaml).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one configuration value (repeatable).")
+@click.option("--train-cuts", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--valid-cuts", type=click.Path(exists=True, dir_okay=False))
+@click.option("--valid-mixtures", type=click.Path(exists=True, dir_okay=False))
+@click.option("--exp-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the run in EXP_DIR from its last checkpoint.")
+def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir, resume):
+    """Train OmniSep (Lightning; GPU with bf16 when present, DDP-ready)."""
+    from ..training.run import load_conf, train as run_train
+    try:
+        conf = load_conf(conf_path, overrides)
+        package = run_train(conf, exp_dir, train_cuts, valid_cuts, valid_mixtures, resume=resume)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {package}")
+
+
 def prepare_main():
     """Console script ``omnisep-prepare``: the ``prepare`` group on its own."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -94,20 +94,27 @@ class MixtureDataset(torch.utils.data.Dataset):
                              f"{self.n_src} classes in the {what}, found {len(by_label)}")
         return by_label
 
-    def _partners(self, cut, by_label: Dict[str, list]) -> list:
+    def _partners(self, cut, by_label: Dict[str, list], rng: random.Random) -> list:
         others = sorted(lab for lab in by_label if lab != cut_label(cut))
-        return [self.rng.choice(by_label[lab]) for lab in self.rng.sample(others, self.n_src - 1)]
+        return [rng.choice(by_label[lab]) for lab in rng.sample(others, self.n_src - 1)]
 
-    def _source(self, cut) -> np.ndarray:
-        n_avail = cut.num_samples
-        offset = self.rng.randint(0, max(0, n_avail - self.n_samples))
-        wav = _gained(_crop(cut, offset, self.n_samples), self.rng.uniform(*self.gain_range))
+    def _source(self, cut, rng: random.Random) -> np.ndarray:
+        offset = rng.randint(0, max(0, cut.num_samples - self.n_samples))
+        wav = _gained(_crop(cut, offset, self.n_samples), rng.uniform(*self.gain_range))
         return wav / self.n_src if self.divide_by_n else wav
 
-    def __getitem__(self, cuts: CutSet) -> dict:
+    def __getitem__(self, item) -> dict:
+        """``item``: a CutSet, or ``(batch_index, CutSet)`` from a sampler that numbers its
+        batches; then the draws are seeded by ``(seed, batch_index)`` alone, so a batch is
+        the same whichever worker makes it and after a resume."""
+        if isinstance(item, tuple):
+            index, cuts = item
+            rng = random.Random(f"{self.seed}-batch-{index}")
+        else:
+            cuts, rng = item, self.rng
         by_label = self.by_label or self._group(cuts, "batch")
-        groups = [[cut, *self._partners(cut, by_label)] for cut in cuts]
-        sources = torch.from_numpy(np.stack([[self._source(c) for c in g] for g in groups]))
+        groups = [[cut, *self._partners(cut, by_label, rng)] for cut in cuts]
+        sources = torch.from_numpy(np.stack([[self._source(c, rng) for c in g] for g in groups]))
         batch = {"mixture": sources.sum(1), "sources": sources,
                  "labels": [[cut_label(c) for c in g] for g in groups],
                  "cut_ids": [[c.id for c in g] for g in groups]}

@@ -1,0 +1,93 @@
+"""Training and validation data for :class:`OmniSepSystem`, resumable to the batch."""
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from lhotse import CutSet
+
+from ..data.mixtures import MixtureDataset, load_test_mixtures, render_mixture, collate_embeddings
+from .sampler import NumberedBatches
+
+
+class FixedMixtures(torch.utils.data.Dataset):
+    """The fixed mixtures of :func:`make_test_mixtures` as a map-style dataset.
+
+    Item ``i``: ``{"sources": [n_src, T], "<kind>_emb": [n_src, dim], "has_<kind>": [n_src]}``.
+    """
+
+    def __init__(self, mixtures_path, cuts: CutSet):
+        self.n_samples, self.entries = load_test_mixtures(mixtures_path)
+        self.cuts = cuts
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __getitem__(self, i):
+        entry = self.entries[i]
+        _, sources = render_mixture(entry, self.cuts, self.n_samples)
+        group = [self.cuts[s["cut_id"]] for s in entry["sources"]]
+        item = {k: v[0] for k, v in collate_embeddings([group]).items()}
+        item["sources"] = sources
+        return item
+
+
+class MixtureDataModule(pl.LightningDataModule):
+    """Train on on-the-fly mixtures of embedded cuts; validate on fixed mixtures.
+
+    Args:
+        train_cuts: embedded training cuts manifest (from ``omnisep embed``).
+        valid_cuts / valid_mixtures: embedded validation cuts and their fixed mixtures
+            (``make_test_mixtures``); both or neither.
+        batch_size: mixtures per step and device; n_src, n_samples, gain_range,
+            divide_by_n: see MixtureDataset; num_workers: DataLoader workers.
+
+    The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
+    resume, so a killed run continues on the batches it would have seen.
+    """
+
+    def __init__(self, train_cuts, valid_cuts=None, valid_mixtures=None, batch_size: int = 128,
+                 n_src: int = 2, n_samples: int = 65535, gain_range=(0.5, 1.5),
+                 divide_by_n: bool = False, num_workers: int = 2, seed: int = 0):
+        super().__init__()
+        if (valid_cuts is None) != (valid_mixtures is None):
+            raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
+        self.train_cuts, self.valid_cuts, self.valid_mixtures = train_cuts, valid_cuts, valid_mixtures
+        self.batch_size, self.n_src, self.n_samples = batch_size, n_src, n_samples
+        self.gain_range, self.divide_by_n = tuple(gain_range), divide_by_n
+        self.num_workers, self.seed = num_workers, seed
+        self.resume_index = 0
+
+    def _rank(self):
+        trainer = getattr(self, "trainer", None)
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_dataloader(self):
+        cuts = CutSet.from_file(self.train_cuts).to_eager()
+        world_size, rank = self._rank()
+        batches = NumberedBatches(cuts, self.batch_size, seed=self.seed,
+                                  world_size=world_size, rank=rank)
+        trainer = getattr(self, "trainer", None)
+        start = trainer.global_step if trainer is not None else self.resume_index
+        batches.start_at(max(start, self.resume_index))
+        dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
+                                 gain_range=self.gain_range, divide_by_n=self.divide_by_n,
+                                 seed=f"{self.seed}-rank{rank}")
+        return torch.utils.data.DataLoader(
+            dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def val_dataloader(self):
+        if self.valid_cuts is None:
+            return []
+        cuts = CutSet.from_file(self.valid_cuts).to_eager()
+        return torch.utils.data.DataLoader(FixedMixtures(self.valid_mixtures, cuts),
+                                           batch_size=self.batch_size,
+                                           num_workers=min(self.num_workers, 1))
+
+    def state_dict(self):
+        trainer = getattr(self, "trainer", None)
+        return {"batches_done": trainer.global_step if trainer is not None else 0}
+
+    def load_state_dict(self, state):
+        self.resume_index = int(state.get("batches_done", 0))

@@ -1,0 +1,142 @@
+"""Configuration loading and the training run behind ``omnisep train``.
+
+Every hyper-parameter lives in the YAML configuration (``recipes/*/conf/train.yaml`` holds
+the paper's values); ``--set section.key=value`` overrides one; the configuration used is
+copied to ``<exp_dir>/conf.yaml``. Outputs in ``exp_dir``: ``checkpoints/`` (every
+``training.ckpt_every`` steps and ``last.ckpt``), ``metrics.csv`` (Lightning CSV logs),
+``loss.png`` and ``omnisep.pth`` (the trained model as an Asteroid package).
+"""
+import copy
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Iterable, Optional
+
+import yaml
+
+from ..utils import atomic_write
+
+DEFAULTS: Dict[str, dict] = {
+    "model": {},
+    "query": {"modalities": ["text", "image", "audio"], "mixup_mode": "mixup",
+              "per_example": True},
+    "data": {"batch_size": 128, "n_src": 2, "n_samples": 65535, "gain_range": [0.5, 1.5],
+             "divide_by_n": False, "num_workers": 2, "seed": 0},
+    "optim": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 5000,
+              "decay_steps": 100000, "decay_factor": 0.1},
+    "training": {"max_steps": 200000, "grad_clip": 1.0, "precision": "auto",
+                 "val_every": 5000, "ckpt_every": 5000, "seed": 0},
+}
+
+
+def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:
+    """The defaults updated by the YAML file, then by ``section.key=value`` overrides."""
+    conf = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No configuration file at {path}")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path} must hold a mapping of sections")
+        for section, values in loaded.items():
+            if not isinstance(values, dict):
+                raise ValueError(f"{path}: section {section!r} must be a mapping")
+            conf.setdefault(section, {}).update(values)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise ValueError(f"Overrides look like section.key=value, got {item!r}")
+        conf.setdefault(section, {})[name] = yaml.safe_load(value)
+    return conf
+
+
+def _precision(setting: str) -> str:
+    import torch
+    if setting != "auto":
+        return setting
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
+          valid_cuts: Optional[os.PathLike] = None, valid_mixtures: Optional[os.PathLike] = None,
+          resume: bool = False, progress: bool = True):
+    """Train OmniSep as configured; returns the path of the exported model package."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+
+    from .datamodule import MixtureDataModule
+    from .system import OmniSepSystem
+
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    last = exp_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        logging.warning("--resume: no checkpoint at %s, starting from scratch", last)
+    if not resume and last.is_file():
+        raise FileExistsError(f"{exp_dir} already holds a run; pass --resume to continue it "
+                              "or choose another experiment folder")
+    with atomic_write(exp_dir / "conf.yaml") as tmp:
+        Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
+    tr = conf["training"]
+    pl.seed_everything(tr["seed"], workers=True)
+    system = OmniSepSystem(model_args=conf["model"], **conf["query"], **conf["optim"],
+                           seed=tr["seed"])
+    data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
+    has_val = valid_cuts is not None
+    trainer = pl.Trainer(
+        max_steps=tr["max_steps"], max_epochs=-1, precision=_precision(tr["precision"]),
+        gradient_clip_val=tr["grad_clip"], accelerator="auto", devices="auto",
+        use_distributed_sampler=False,  # NumberedBatches shards by rank itself (Lhotse)
+        val_check_interval=tr["val_every"] if has_val else None,
+        check_val_every_n_epoch=None, limit_val_batches=None if has_val else 0,
+        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, tr["max_steps"] // 10)),
+        logger=CSVLogger(exp_dir, name="", version="logs"), default_root_dir=exp_dir,
+        enable_progress_bar=progress, enable_model_summary=False,
+        callbacks=[ModelCheckpoint(dirpath=exp_dir / "checkpoints", every_n_train_steps=tr["ckpt_every"],
+                                   save_last=True, save_top_k=-1,
+                                   filename="step{step:07d}", auto_insert_metric_name=False)],
+    )
+    trainer.fit(system, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
+    package = exp_dir / "omnisep.pth"
+    system.model.cpu().save(package)
+    plot_losses(exp_dir / "logs" / "metrics.csv", exp_dir / "loss.png")
+    return package
+
+
+def read_metric(metrics_csv: os.PathLike, name: str):
+    """``(steps, values)`` of one logged metric from Lightning's ``metrics.csv``."""
+    steps, values = [], []
+    with open(metrics_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get(name):
+                steps.append(int(row["step"]))
+                values.append(float(row[name]))
+    return steps, values
+
+
+def plot_losses(metrics_csv: Path, out: Path) -> None:
+    """Training loss (and validation SI-SDR when logged) against step, as a PNG."""
+    if not metrics_csv.is_file():
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(*read_metric(metrics_csv, "train_loss"), label="train WBCE")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    val = read_metric(metrics_csv, "val_si_sdr")
+    if val[0]:
+        ax2 = ax.twinx()
+        ax2.plot(*val, "o-", color="tab:orange", label="valid SI-SDR (dB)")
+        ax2.set_ylabel("SI-SDR (dB)")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    with atomic_write(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)

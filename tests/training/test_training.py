@@ -1,0 +1,99 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from asteroid.models import BaseModel
+from lhotse import CutSet
+
+from omnisep_plugin.models import OmniSep
+from omnisep_plugin.training import NumberedBatches
+from omnisep_plugin.training.run import load_conf, read_metric
+from omnisep_plugin.testing.tiny_recipe import make_tiny_embedded_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_tiny_embedded_corpus(tmp_path_factory.mktemp("tiny"))
+
+
+def _train(corpus, exp_dir, *extra, wait=True):
+    cmd = [sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf", str(corpus["conf"]),
+           "--train-cuts", str(corpus["train_cuts"]), "--valid-cuts", str(corpus["valid_cuts"]),
+           "--valid-mixtures", str(corpus["valid_mixtures"]), "--exp-dir", str(exp_dir), *extra]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_numbered_batches_resume_on_the_same_batches(corpus):
+    cuts = CutSet.from_file(corpus["train_cuts"]).to_eager()
+    full = NumberedBatches(cuts, batch_size=2, seed=3)
+    stream = iter(full)
+    first = [(i, [c.id for c in b]) for i, b in (next(stream) for _ in range(9))]
+    assert [i for i, _ in first] == list(range(9))
+    resumed = NumberedBatches(cuts, batch_size=2, seed=3)
+    resumed.start_at(5)  # crosses an epoch boundary (4 batches per epoch)
+    stream = iter(resumed)
+    assert [(i, [c.id for c in b]) for i, b in (next(stream) for _ in range(4))] == first[5:]
+    assert first[0][1] != first[4][1]  # epochs are shuffled differently
+    with pytest.raises(ValueError, match="no full batch"):
+        NumberedBatches(cuts, batch_size=100)
+
+
+def test_train_exports_an_asteroid_package_that_separates(corpus, tmp_path):
+    _train(corpus, tmp_path / "exp")
+    exp = tmp_path / "exp"
+    assert {p.name for p in (exp / "checkpoints").iterdir()} == {
+        "last.ckpt", "step0000006.ckpt", "step0000012.ckpt"}
+    assert (exp / "loss.png").stat().st_size > 1000
+    assert load_conf(exp / "conf.yaml")["model"]["query_dim"] == 16
+    steps, losses = read_metric(exp / "logs" / "metrics.csv", "train_loss")
+    assert steps and all(l == l for l in losses)
+    assert read_metric(exp / "logs" / "metrics.csv", "val_si_sdr")[0]
+    model = BaseModel.from_pretrained(str(exp / "omnisep.pth"))
+    assert isinstance(model, OmniSep)
+    est = model.separate(torch.randn(1, 8000), query=torch.randn(1, 16))
+    assert est.shape == (1, 1, 8000) and torch.isfinite(est).all()
+    # A second run into the same folder without --resume is refused.
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train",
+                          "--train-cuts", str(corpus["train_cuts"]), "--exp-dir", str(exp)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "--resume" in out.stderr
+
+
+def _losses(exp):
+    with open(exp / "logs" / "metrics.csv", newline="") as f:
+        return {int(r["step"]): float(r["train_loss"]) for r in csv.DictReader(f) if r.get("train_loss")}
+
+
+def test_sigkill_and_resume_follows_the_uninterrupted_run(corpus, tmp_path):
+    settings = ["--set", "training.max_steps=30", "--set", "training.ckpt_every=10",
+                "--set", "training.val_every=1000", "--set", "data.n_samples=32000"]
+    _train(corpus, tmp_path / "straight", *settings)
+    proc = _train(corpus, tmp_path / "killed", *settings, wait=False)
+    ckpt = tmp_path / "killed" / "checkpoints" / "step0000010.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    assert not (tmp_path / "killed" / "omnisep.pth").exists()
+    _train(corpus, tmp_path / "killed", *settings, "--resume")
+    straight, resumed = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
+    later = [s for s in straight if s > 10]
+    assert later and all(s in resumed for s in later)
+    for s in later:
+        assert resumed[s] == pytest.approx(straight[s], rel=1e-4, abs=1e-5), s
+    a = torch.load(tmp_path / "straight/omnisep.pth", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "killed/omnisep.pth", weights_only=True)["state_dict"]
+    for name in a:
+        assert torch.allclose(a[name].float(), b[name].float(), atol=1e-5), name
