@@ -47,7 +47,8 @@ def music(corpus_dir, output_dir):
 @click.option("--keep-instruments", is_flag=True, help="Keep the musical-instrument classes.")
 @click.option("--descriptions", type=click.Path(exists=True, dir_okay=False),
               help="CSV label,description of free-text class descriptions.")
-def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions):
+@click.option("--valid-fraction", default=0.05, help="Share of train clips held out as valid.")
+def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions, valid_fraction):
     """VGGSound -> vggsound_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
     from ..data.recipes import prepare_vggsound
     lists = {}
@@ -58,7 +59,7 @@ def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions
         lists[split] = path
     _report(prepare_vggsound(corpus_dir, output_dir, clean_lists=lists,
                              drop_instruments=not keep_instruments,
-                             description_table=descriptions))
+                             description_table=descriptions, valid_fraction=valid_fraction))
 
 
 def _report(manifests):
@@ -170,6 +171,69 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         raise click.ClickException(str(err))
     click.echo(f"wrote {package}")
+
+
+@cli.command("make-mixtures", context_settings=CONTEXT)
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_json", type=click.Path(dir_okay=False))
+@click.option("-n", "--n-mixtures", default=500)
+@click.option("--n-src", default=2)
+@click.option("--n-samples", default=65535)
+@click.option("--seed", default=1234)
+def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed):
+    """Write a fixed, seeded list of test mixtures (cut ids, offsets, gains)."""
+    from lhotse import CutSet
+
+    from ..data.mixtures import make_test_mixtures
+    try:
+        make_test_mixtures(CutSet.from_file(cuts_path), n_mixtures, n_src, n_samples, seed,
+                           path=output_json)
+    except ValueError as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {n_mixtures} mixtures to {output_json}")
+
+
+@cli.command("separate-test", context_settings=CONTEXT)
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("mixtures_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--query-set", type=click.Path(exists=True, dir_okay=False),
+              help="Label embeddings (<prefix>_query_set.pt): text queries and Query-Aug.")
+@click.option("--audio-bank", type=click.Path(exists=True, dir_okay=False),
+              help="Audio query bank (<prefix>_audio_bank.pt).")
+@click.option("--free-text", type=click.Path(exists=True, dir_okay=False),
+              help="Description embeddings (<prefix>_free_text.pt).")
+@click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML whose 'eval' section sets alpha, negative_variant, compose_weights.")
+@click.option("--set", "overrides", multiple=True, metavar="eval.KEY=VALUE")
+@click.option("--plot", "plot_ids", multiple=True, metavar="MIX_I",
+              help="Also write OUTPUT_DIR/<MIX_I>.png (e.g. mix00000_0).")
+@click.option("--device", default="cpu")
+def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, audio_bank,
+                  free_text, conf_path, overrides, plot_ids, device):
+    """Separate fixed test mixtures with every query kind (text, image, audio, composed,
+    each with and without a negative query; free text with and without Query-Aug)."""
+    from lhotse import CutSet
+
+    from ..evaluation import plot_separation, separate_test_mixtures
+    from ..models import OmniSep
+    from ..query import QuerySet
+    from ..training.run import load_conf
+    try:
+        ev = load_conf(conf_path, overrides)["eval"]
+        model = OmniSep.from_pretrained(model_path).to(device)
+        banks = {name: QuerySet.load(path) if path else None for name, path in
+                 (("query_set", query_set), ("audio_bank", audio_bank), ("free_text", free_text))}
+        counts = separate_test_mixtures(model, CutSet.from_file(cuts_path).to_eager(),
+                                        mixtures_path, output_dir, alpha=ev["alpha"],
+                                        negative_variant=ev["negative_variant"],
+                                        compose_weights=ev["compose_weights"], **banks)
+        for mix_id in plot_ids:
+            plot_separation(output_dir, mix_id, Path(output_dir) / f"{mix_id}.png")
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err))
+    click.echo("estimates: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
 
 
 def prepare_main():

@@ -162,14 +162,27 @@ def build_label_query_set(labels: Sequence[str], encoder: QueryEncoder) -> Query
     return QuerySet(labels, encoder.embed_text(labels).cpu())
 
 
+def build_free_text_set(cuts: CutSet, encoder: QueryEncoder) -> QuerySet:
+    """Embeddings of each class's free-text description (supervision ``text``), keyed by
+    label: the free-text queries of the paper's Table 3."""
+    texts = {}
+    for cut in cuts:
+        texts.setdefault(cut_label(cut), cut.supervisions[0].custom["text"])
+    labels = sorted(texts)
+    return QuerySet(labels, encoder.embed_text([texts[lab] for lab in labels]).cpu())
+
+
 def write_query_banks(cuts: CutSet, encoder: QueryEncoder, output_dir: Pathlike, prefix: str,
                       n_audio_per_class: int, seed: int = 0) -> Dict[str, Path]:
-    """Save ``<prefix>_audio_bank.pt`` and ``<prefix>_query_set.pt`` beside the manifests."""
+    """Save ``<prefix>_query_set.pt`` (label embeddings, Query-Aug), ``<prefix>_free_text.pt``
+    (description embeddings) and ``<prefix>_audio_bank.pt`` beside the manifests."""
     output_dir = Path(output_dir)
     paths = {}
     if encoder.supports("text"):
         paths["query_set"] = output_dir / f"{prefix}_query_set.pt"
         build_label_query_set([cut_label(c) for c in cuts], encoder).save(paths["query_set"])
+        paths["free_text"] = output_dir / f"{prefix}_free_text.pt"
+        build_free_text_set(cuts, encoder).save(paths["free_text"])
     if any(c.has_custom("audio_emb") for c in cuts):
         paths["audio_bank"] = output_dir / f"{prefix}_audio_bank.pt"
         build_audio_query_bank(cuts, n_audio_per_class, seed).save(paths["audio_bank"])

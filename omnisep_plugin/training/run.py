@@ -27,23 +27,34 @@ DEFAULTS: Dict[str, dict] = {
               "decay_steps": 100000, "decay_factor": 0.1},
     "training": {"max_steps": 200000, "grad_clip": 1.0, "precision": "auto",
                  "val_every": 5000, "ckpt_every": 5000, "seed": 0},
+    "eval": {"alpha": 0.5, "negative_variant": "omnisep",
+             "compose_weights": {"text": 2.0, "image": 2.0, "audio": 1.0}},
 }
 
 
+def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"No configuration file at {path}")
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} must hold a mapping of sections")
+    base = loaded.pop("base", None)
+    if base is not None:  # an ablation file: the base configuration, then its changes
+        if depth > 5:
+            raise ValueError(f"{path}: 'base' chain too deep")
+        _read_yaml(path.parent / base, conf, depth + 1)
+    for section, values in loaded.items():
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping")
+        conf.setdefault(section, {}).update(values)
+
+
 def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:
-    """The defaults updated by the YAML file, then by ``section.key=value`` overrides."""
+    """The defaults updated by the YAML file (and the file its ``base:`` names, first),
+    then by ``section.key=value`` overrides."""
     conf = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No configuration file at {path}")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path} must hold a mapping of sections")
-        for section, values in loaded.items():
-            if not isinstance(values, dict):
-                raise ValueError(f"{path}: section {section!r} must be a mapping")
-            conf.setdefault(section, {}).update(values)
+        _read_yaml(Path(path), conf)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
@@ -83,6 +94,7 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
     tr = conf["training"]
     pl.seed_everything(tr["seed"], workers=True)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     system = OmniSepSystem(model_args=conf["model"], **conf["query"], **conf["optim"],
                            seed=tr["seed"])
     data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
