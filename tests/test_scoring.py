@@ -83,3 +83,34 @@ def test_cli_score_errors(tmp_path):
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "out"), "--pairs", str(bad)])
     assert result.exit_code == 1 and "needs a header" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_fast_backend_is_checked_against_museval(tmp_path):
+    from omnisep_plugin.scoring import FAST_TOLERANCE_DB, score_pairs
+
+    ref = harmonic_tone(220, 2.0, SR).numpy()
+    pairs = []
+    for i, snr in enumerate((5, 15)):
+        sf.write(tmp_path / f"r{i}.wav", ref, SR, subtype="FLOAT")
+        sf.write(tmp_path / f"e{i}.wav", _noisy(ref, snr, i), SR, subtype="FLOAT")
+        pairs.append({"id": str(i), "kind": "text", "reference": str(tmp_path / f"r{i}.wav"),
+                      "estimate": str(tmp_path / f"e{i}.wav")})
+    museval_rows, info = score_pairs(pairs, progress=False)
+    assert info == {"backend": "museval", "max_fast_delta_db": None}
+    fast_rows, info = score_pairs(pairs, backend="fast", progress=False)
+    delta = max(abs(a["sdr"] - b["sdr"]) for a, b in zip(museval_rows, fast_rows))
+    assert info["max_fast_delta_db"] is not None
+    if info["max_fast_delta_db"] > FAST_TOLERANCE_DB:
+        assert info["backend"] == "museval" and delta == 0.0
+    else:
+        assert info["backend"] == "fast" and delta <= FAST_TOLERANCE_DB
+    with pytest.raises(ValueError, match="Unknown SDR backend"):
+        score_pairs(pairs, backend="mir_eval")
+
+
+def test_extra_asteroid_metrics():
+    t = np.arange(2 * SR) / SR
+    ref = harmonic_tone(220, 2.0, SR).numpy().astype(np.float64) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t))
+    good = score_pair(ref, _noisy(ref, 30), None, extra_metrics=["stoi"])
+    bad = score_pair(ref, _noisy(ref, -5), None, extra_metrics=["stoi"])
+    assert 0 < bad["stoi"] < good["stoi"] <= 1.0

@@ -132,7 +132,10 @@ def export_shar_cmd(cuts_path, output_dir, shard_size):
 @click.option("--estimates", type=click.Path(exists=True, file_okay=False),
               help="Folder of <kind>/<name>.wav (or <name>.wav) estimates.")
 @click.option("--mixtures", type=click.Path(exists=True, file_okay=False))
-def score(output_dir, pairs, references, estimates, mixtures):
+@click.option("--backend", default="museval", type=click.Choice(["museval", "fast"]),
+              help="SDR backend; 'fast' is used only where it matches museval within 0.01 dB.")
+@click.option("--extra-metrics", default="", help="Comma list from asteroid's get_metrics: stoi,pesq.")
+def score(output_dir, pairs, references, estimates, mixtures, backend, extra_metrics):
     """Score any separator's estimates: SDR (museval), SDRi, SI-SDR(i) per query kind.
 
     Writes OUTPUT_DIR/scores.csv, summary.csv and results.md, and prints the table.
@@ -144,12 +147,16 @@ def score(output_dir, pairs, references, estimates, mixtures):
     try:
         todo = (read_pairs_csv(pairs) if pairs
                 else pairs_from_folders(references, estimates, mixtures))
-        rows = score_pairs(todo)
+        extra = [m for m in extra_metrics.split(",") if m]
+        rows, info = score_pairs(todo, backend=backend, extra_metrics=extra)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err))
     table = summarize(rows)
     paths = write_results(rows, table, output_dir)
     click.echo(paths["table"].read_text(), nl=False)
+    delta = info["max_fast_delta_db"]
+    click.echo(f"SDR backend: {info['backend']}" +
+               (f" (fast vs museval: max |dSDR| {delta:.3f} dB)" if delta is not None else ""))
 
 
 @cli.command(context_settings=CONTEXT)
