@@ -14,8 +14,6 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .utils import atomic_write
-
 
 @torch.no_grad()
 def torch_separate(model, wav: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -43,37 +41,36 @@ def read_audio(path) -> tuple:
 
 
 def file_separate(model, filename, output_dir=None, force_overwrite=False, resample=False,
-                  **kwargs) -> None:
-    """Separate an audio file and write ``<name>_est<i>.wav`` (one per query source).
+                  query=None, negative=None, alpha: float = 0.0, negative_variant="omnisep",
+                  window: int = 65536) -> None:
+    """Separate an audio file and write ``<name>_est1.wav`` (Asteroid's naming).
 
-    Each channel of a multichannel file is separated on its own; the estimates keep the
-    file's channels and sampling rate (with ``resample=True`` other rates are resampled to
-    the model's rate and back). Files are written atomically.
+    Streams the file in overlapping windows (bounded memory, any length); each channel of a
+    multichannel file is separated on its own; the estimate keeps the file's channels and
+    sampling rate (with ``resample=True`` other rates are resampled to the model's rate and
+    back; without it they are refused, as in Asteroid). Written atomically.
     """
+    from .query.ops import negative_query
+    from .separator import check_input_file, separate_file
+
     base = os.path.splitext(os.fspath(filename))[0]
     if output_dir is not None:
         base = os.path.join(output_dir, os.path.basename(base))
-    template = base + "_est{}.wav"
-    if os.path.isfile(template.format(1)) and not force_overwrite:
-        warnings.warn(f"File {template.format(1)} already exists, pass `force_overwrite=True` "
-                      "to overwrite it", UserWarning)
+    out = Path(base + "_est1.wav")
+    if out.is_file() and not force_overwrite:
+        warnings.warn(f"File {out} already exists, pass `force_overwrite=True` to overwrite it",
+                      UserWarning)
         return
-    wav, sr = read_audio(filename)
-    wav = torch.from_numpy(wav)
-    model_sr = int(model.sample_rate)
-    if sr != model_sr:
-        if not resample:
-            raise ValueError(f"{filename} is sampled at {sr} Hz, the model at {model_sr} Hz; "
-                             f"pass resample=True to resample automatically")
-        import torchaudio.functional as AF
-        wav = AF.resample(wav, sr, model_sr)
-    est = torch_separate(model, wav, **kwargs)  # [channels, n_src, time]
-    if sr != model_sr:
-        import torchaudio.functional as AF
-        est = AF.resample(est, model_sr, sr)
-    for i in range(est.shape[1]):
-        with atomic_write(template.format(i + 1)) as tmp:
-            sf.write(tmp, est[:, i].T.numpy(), sr, format="WAV", subtype="FLOAT")
+    info = check_input_file(Path(filename))
+    if info.samplerate != int(model.sample_rate) and not resample:
+        raise ValueError(f"{filename} is sampled at {info.samplerate} Hz, the model at "
+                         f"{int(model.sample_rate)} Hz; pass resample=True to resample automatically")
+    if query is None:
+        raise ValueError("No query: pass query=<embedding [dim]>")
+    q = torch.as_tensor(query).float().reshape(-1)
+    if negative is not None:
+        q = negative_query(q, torch.as_tensor(negative).float().reshape(-1), alpha, negative_variant)
+    separate_file(model, Path(filename), q, out, window=window)
 
 
 def separate(model, wav, output_dir=None, force_overwrite=False, resample=False, **kwargs):

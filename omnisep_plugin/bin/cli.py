@@ -17,6 +17,11 @@ import click
 CONTEXT = dict(show_default=True, help_option_names=["-h", "--help"])
 
 
+class BadInput(click.ClickException):
+    """A user error: one line on stderr, exit code 2, nothing written."""
+    exit_code = 2
+
+
 @click.group(context_settings=CONTEXT)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def cli(verbose):
@@ -62,6 +67,77 @@ def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions
                              description_table=descriptions, valid_fraction=valid_fraction))
 
 
+@prepare.command(context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path())
+def synth(corpus_dir, output_dir):
+    """A rendered synth_music / synth_sfx corpus -> <corpus>_{recordings,...}_{split}.jsonl.gz."""
+    from ..data.recipes.synth import prepare_synth
+    try:
+        _report(prepare_synth(corpus_dir, output_dir))
+    except FileNotFoundError as err:
+        raise BadInput(str(err))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("corpus", type=click.Choice(["synth_music", "synth_sfx"]))
+@click.argument("corpus_dir", type=click.Path(file_okay=False))
+@click.option("--train", "n_train", default=150, help="Clips per class in train.")
+@click.option("--valid", "n_valid", default=10, help="Clips per class in valid.")
+@click.option("--test", "n_test", default=20, help="Clips per class in test.")
+@click.option("--seconds", default=6.0, help="Clip length.")
+@click.option("--labels", help="Comma list of classes (default: all of the corpus).")
+@click.option("-j", "--num-jobs", default=2)
+def render(corpus, corpus_dir, n_train, n_valid, n_test, seconds, labels, num_jobs):
+    """Render an offline corpus with FluidSynth from recorded GM samples (resumable)."""
+    from ..data.recipes.synth import render_corpus
+    try:
+        stats = render_corpus(corpus_dir, corpus, labels.split(",") if labels else None,
+                              {"train": n_train, "valid": n_valid, "test": n_test}, seconds,
+                              num_jobs)
+    except (RuntimeError, ValueError) as err:
+        raise BadInput(str(err))
+    click.echo(f"rendered {stats['rendered_s']:.0f} s of audio in {stats['wall_s']:.1f} s "
+               f"({stats['x_real_time']:.0f}x real time)")
+
+
+@cli.command("bind-audio", context_settings=CONTEXT)
+@click.argument("train_cuts", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--valid-cuts", type=click.Path(exists=True, dir_okay=False))
+@click.option("--steps", default=1500)
+@click.option("--batch-size", default=32)
+@click.option("--seed", default=0)
+def bind_audio(train_cuts, output, valid_cuts, steps, batch_size, seed):
+    """Train an audio encoder into MiniLM's text space (the offline Query-Net's audio side)."""
+    from lhotse import CutSet
+
+    from ..query.offline import OfflineEncoder, binding_accuracy, train_audio_binder
+    text = OfflineEncoder()
+    binder = train_audio_binder(CutSet.from_file(train_cuts), text, steps=steps,
+                                batch_size=batch_size, seed=seed)
+    binder.save(output)
+    msg = f"wrote {output}"
+    if valid_cuts:
+        acc = binding_accuracy(binder, CutSet.from_file(valid_cuts), text)
+        msg += f"; valid clips nearest to their own label's text: {100 * acc:.1f} %"
+    click.echo(msg)
+
+
+def load_encoder(imagebind=None, offline=None, device="cpu"):
+    """The query encoder the options name: ImageBind (``--imagebind``) or the offline one
+    (``--offline``: MiniLM text + a bound audio encoder file)."""
+    from ..query import ImageBindEncoder
+    from ..query.offline import OfflineEncoder
+    if imagebind and offline:
+        raise ValueError("Pass one query encoder: --imagebind or --offline, not both")
+    if imagebind:
+        return ImageBindEncoder(imagebind, device=device)
+    if offline:
+        return OfflineEncoder(offline, device=device)
+    raise ValueError("Pass the query encoder: --imagebind PATH or --offline PATH")
+
+
 def _report(manifests):
     for split, parts in manifests.items():
         cuts = parts["cuts"]
@@ -74,12 +150,14 @@ def _report(manifests):
 @click.argument("output_dir", type=click.Path())
 @click.option("--imagebind", "imagebind_ckpt", type=click.Path(),
               help="Local ImageBind checkpoint (imagebind_huge.pth).")
+@click.option("--offline", "offline_ckpt", type=click.Path(),
+              help="Bound audio encoder file: use the offline Query-Net (MiniLM text + audio).")
 @click.option("--batch-size", default=16)
 @click.option("--bank-size", default=5,
               help="Training clips averaged per class for the audio query bank (S).")
 @click.option("--seed", default=0)
 @click.option("--device", default="cpu")
-def embed(cuts_path, output_dir, imagebind_ckpt, batch_size, bank_size, seed, device):
+def embed(cuts_path, output_dir, imagebind_ckpt, offline_ckpt, batch_size, bank_size, seed, device):
     """Embed the text/image/audio queries of every cut once (resumable).
 
     Writes OUTPUT_DIR/<name>_embedded.jsonl.gz, the arrays under OUTPUT_DIR/arrays, and the
@@ -88,13 +166,10 @@ def embed(cuts_path, output_dir, imagebind_ckpt, batch_size, bank_size, seed, de
     from lhotse import CutSet
 
     from ..data.embed import embed_cuts, write_query_banks
-    from ..query import ImageBindEncoder
     from ..utils import atomic_write
 
-    if imagebind_ckpt is None:
-        raise click.UsageError("Pass a query encoder checkpoint: --imagebind PATH")
     try:
-        encoder = ImageBindEncoder(imagebind_ckpt, device=device)
+        encoder = load_encoder(imagebind_ckpt, offline_ckpt, device)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err))
     output_dir = Path(output_dir)
@@ -241,6 +316,115 @@ def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, a
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err))
     click.echo("estimates: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("mixtures", nargs=-1, required=True, type=click.Path())
+@click.option("--model", "model_path", required=True,
+              help="OmniSep package (omnisep.pth from training), or 'default' (shipped).")
+@click.option("--imagebind", "imagebind_ckpt", type=click.Path(),
+              help="Local ImageBind checkpoint: the query encoder.")
+@click.option("--offline", "offline_ckpt", type=click.Path(),
+              help="Bound audio encoder file: the offline query encoder (MiniLM text + audio).")
+@click.option("--text", help="What to keep, in words.")
+@click.option("--image", type=click.Path(), help="An image of the source to keep.")
+@click.option("--audio", type=click.Path(), help="An audio example of the source to keep.")
+@click.option("--weights", help="Composition weights t,i,a of the given positive queries.")
+@click.option("--negative-text", help="What to remove, in words.")
+@click.option("--negative-image", type=click.Path())
+@click.option("--negative-audio", type=click.Path())
+@click.option("--alpha", type=float, default=0.5, help="Negative-query strength (eq. 4).")
+@click.option("--query-aug", is_flag=True, help="Map the text onto the nearest training label.")
+@click.option("--query-set", type=click.Path(), help="Label embeddings for --query-aug.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--mono", is_flag=True, help="Average the channels first (default: per channel).")
+@click.option("--plot", is_flag=True, help="Also write a spectrogram PNG per input.")
+@click.option("--window", default=65536, help="Window length in samples at the model's rate.")
+@click.option("--batch-windows", default=0, help="Windows per forward pass (0: 8 on GPU, 1 on CPU).")
+@click.option("--overlap", default=0.25, help="Cross-faded share of each window (0, 0.5].")
+@click.option("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: GPU if present).")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, audio, weights, negative_text,
+             negative_image, negative_audio, alpha, query_aug, query_set, out_dir, mono, plot,
+             window, batch_windows, overlap, device, force):
+    """Keep what the query describes in each MIXTURE; write OUT/<name>_est1.wav + .json.
+
+    Any sample rate (resampled to the model's and back), any channel count (each channel
+    separated, or --mono), any length (overlapping windows, bounded memory).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .. import separator as S
+    from ..models import OmniSep
+    from ..query import QuerySet
+
+    try:
+        spec = S.QuerySpec(text=text, image=image, audio=audio, weights=_parse_weights(weights, text, image, audio),
+                           negative_text=negative_text, negative_image=negative_image,
+                           negative_audio=negative_audio, alpha=alpha, query_aug=query_aug)
+        spec.validate()
+        paths = [Path(m) for m in mixtures]
+        infos = [S.check_input_file(p) for p in paths]
+        S.unique_stems(paths)
+        out = Path(out_dir)
+        _check_writable(out)
+        outputs = [S.output_paths(p, out) for p in paths]
+        existing = [o["wav"] for o in outputs if o["wav"].exists()]
+        if existing and not force:
+            raise ValueError(f"{existing[0]} exists; pass --force to overwrite")
+        if window < 1024:
+            raise ValueError(f"--window must be at least 1024 samples, got {window}")
+        if not 0 < overlap <= 0.5:
+            raise ValueError(f"--overlap must be in (0, 0.5], got {overlap}")
+        dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        model = OmniSep.from_pretrained(model_path).to(dev)
+        if model_path == "default" and not (imagebind_ckpt or offline_ckpt):
+            from ..pretrained import DEFAULT
+            offline_ckpt = DEFAULT.audio_encoder
+            query_set = query_set or DEFAULT.query_set
+        encoder = load_encoder(imagebind_ckpt, offline_ckpt, dev)
+        if encoder.dim != model.query_dim:
+            raise ValueError(f"The encoder gives {encoder.dim}-d queries, the model expects "
+                             f"{model.query_dim}")
+        qs = QuerySet.load(query_set) if query_set else None
+        query, record = S.build_query(encoder, spec, qs)
+        out.mkdir(parents=True, exist_ok=True)
+        total = sum(i.frames for i in infos)
+        with tqdm(total=total, unit="sample", unit_scale=True, desc="separating") as bar:
+            for path, paths_out in zip(paths, outputs):
+                facts = S.separate_file(model, path, query, paths_out["wav"], mono=mono,
+                                        window=window, batch_windows=batch_windows or None,
+                                        overlap=overlap, progress=bar.update)
+                S.write_sidecar(paths_out["json"], {**facts, **record, "model": str(model_path),
+                                                   "device": str(dev), "mono": mono})
+                if plot:
+                    S.plot_file_spectrograms(path, paths_out["wav"], paths_out["png"])
+    except (FileNotFoundError, ValueError) as err:
+        raise BadInput(str(err))
+    click.echo(f"wrote {len(paths)} estimate(s) to {out}")
+
+
+def _parse_weights(weights, text, image, audio):
+    if weights is None:
+        return {}
+    try:
+        values = [float(w) for w in weights.split(",")]
+    except ValueError:
+        raise ValueError(f"--weights takes three numbers t,i,a, got {weights!r}") from None
+    if len(values) != 3:
+        raise ValueError(f"--weights takes three numbers t,i,a, got {weights!r}")
+    given = {"text": text, "image": image, "audio": audio}
+    return {m: w for (m, w) in zip(("text", "image", "audio"), values) if given[m] is not None}
+
+
+def _check_writable(out: Path) -> None:
+    import os
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise ValueError(f"Output directory {out} is not writable")
 
 
 def prepare_main():

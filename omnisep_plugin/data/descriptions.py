@@ -26,7 +26,18 @@ MUSIC_DESCRIPTIONS = {
     "tuba": "A tuba playing low, round brass notes.",
     "violin": "Someone bowing a violin, producing a high singing melody.",
     "xylophone": "Mallets striking the wooden bars of a xylophone.",
+    "oboe": "An oboe playing a nasal, penetrating double-reed melody.",
     "dog barking": "A dog letting out barking noises.",
+    # synth_sfx classes (General MIDI sound effects and drums)
+    "fret_noise": "Fingers squeaking and sliding along guitar strings.",
+    "breath": "Someone breathing heavily in and out.",
+    "seashore": "Waves rolling in and crashing on a beach.",
+    "bird": "A bird chirping and tweeting.",
+    "telephone": "A telephone ringing.",
+    "helicopter": "A helicopter's rotor blades thumping overhead.",
+    "applause": "A crowd of people clapping their hands.",
+    "gunshot": "Guns being fired, sharp loud bangs.",
+    "drums": "Someone playing a drum kit, beating drums and cymbals.",
 }
 
 #: VGGSound's musical-instrument classes, removed from OmniSep's VGGSound training set.

@@ -256,9 +256,16 @@ class OmniSep(BaseModel):
     def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "OmniSep":
         """Load a model package (dict or local file written by :meth:`save` / ``serialize``).
 
-        Never downloads: a path that does not exist is a ``FileNotFoundError``.
+        ``"default"`` (or another name in :data:`omnisep_plugin.pretrained.BUNDLES`) loads the
+        model shipped inside the package. Never downloads: a path that does not exist is a
+        ``FileNotFoundError``.
         """
         conf = pretrained_model_conf_or_path
+        if isinstance(conf, str) and not os.path.exists(conf):
+            from ..pretrained import BUNDLES
+            if conf in BUNDLES:
+                BUNDLES[conf].check()
+                conf = BUNDLES[conf].model
         if isinstance(conf, (str, os.PathLike)):
             path = os.fspath(conf)
             if not os.path.isfile(path):

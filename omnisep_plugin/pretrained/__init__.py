@@ -1,0 +1,61 @@
+"""Models shipped inside the package, loaded from local files only (no network).
+
+``DEFAULT`` is the embedded default model: a small OmniSep trained by
+``recipes/synth_music`` on instruments rendered from recorded General MIDI samples, with its
+offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 files.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class OmniSepBundle:
+    """Files of a shipped model and how to load them.
+
+    Attributes:
+        name: the name ``OmniSep.from_pretrained`` accepts.
+        folder: where its files are.
+    """
+
+    name: str
+    folder: Path
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "omnisep.pth"
+
+    @property
+    def audio_encoder(self) -> Path:
+        return self.folder / "audio_encoder.pth"
+
+    @property
+    def query_set(self) -> Path:
+        return self.folder / "query_set.pt"
+
+    @property
+    def example(self) -> Path:
+        return self.folder / "example_mixture.wav"
+
+    def check(self) -> None:
+        missing = [p.name for p in (self.model, self.audio_encoder, self.query_set) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"The shipped model {self.name!r} lacks {missing} in "
+                                    f"{self.folder}: reinstall omnisep-plugin")
+
+    def get_model(self):
+        """The OmniSep model, in eval mode, on the CPU."""
+        from ..models import OmniSep
+        self.check()
+        return OmniSep.from_pretrained(self.model)
+
+    def get_encoder(self, device="cpu"):
+        """Its query encoder (text and audio queries)."""
+        from ..query.offline import OfflineEncoder
+        self.check()
+        return OfflineEncoder(self.audio_encoder, device=device)
+
+
+DEFAULT = OmniSepBundle("default", _HERE / "default")
+BUNDLES = {DEFAULT.name: DEFAULT}
