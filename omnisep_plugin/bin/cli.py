@@ -105,7 +105,7 @@ def render(corpus, corpus_dir, n_train, n_valid, n_test, seconds, labels, num_jo
 @click.argument("train_cuts", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--valid-cuts", type=click.Path(exists=True, dir_okay=False))
-@click.option("--steps", default=1500)
+@click.option("--steps", default=600)
 @click.option("--batch-size", default=32)
 @click.option("--seed", default=0)
 def bind_audio(train_cuts, output, valid_cuts, steps, batch_size, seed):

@@ -32,7 +32,21 @@ JOURNAL = "index.jsonl"
 
 def cut_label(cut) -> str:
     """The class label a cut's (first) supervision carries."""
-    return cut.supervisions[0].custom["label"]
+    try:
+        return cut.supervisions[0].custom["label"]
+    except (IndexError, KeyError, TypeError):
+        raise ValueError(f"Cut {cut.id} has no supervision with a 'label': prepare the "
+                         "manifests with omnisep prepare") from None
+
+
+def check_unique_ids(cuts) -> list:
+    """The cuts as a list; ValueError naming a duplicated cut id."""
+    cuts, seen = list(cuts), set()
+    for c in cuts:
+        if c.id in seen:
+            raise ValueError(f"Duplicate cut id {c.id!r} in the manifest")
+        seen.add(c.id)
+    return cuts
 
 
 def query_frames(frames: Sequence[str], duration: float, n: int = N_QUERY_FRAMES) -> List[str]:
@@ -82,6 +96,9 @@ def embed_cuts(cuts: CutSet, encoder: QueryEncoder, storage_path: Pathlike,
     Returns:
         the cuts with ``text_emb`` / ``image_emb`` / ``audio_emb`` custom arrays.
     """
+    cuts = check_unique_ids(cuts)
+    for cut in cuts:
+        cut_label(cut)
     storage = Path(storage_path)
     storage.mkdir(parents=True, exist_ok=True)
     done = _read_journal(storage)

@@ -19,7 +19,7 @@ from lhotse import CutSet
 from lhotse.utils import Pathlike
 
 from ..utils import atomic_write
-from .embed import KINDS, cut_label
+from .embed import KINDS, check_unique_ids, cut_label
 from .recipes.common import CROP_SAMPLES
 
 
@@ -71,7 +71,7 @@ class MixtureDataset(torch.utils.data.Dataset):
                  gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0):
         super().__init__()
         self.n_src, self.n_samples = n_src, n_samples
-        self.by_label = None if pool is None else self._group(pool, "pool")
+        self.by_label = None if pool is None else self._group(check_unique_ids(pool), "pool")
         self.gain_range, self.divide_by_n = gain_range, divide_by_n
         self.seed = seed
         self._rng, self._rng_worker = None, None
@@ -172,7 +172,7 @@ def make_test_mixtures(cuts: CutSet, n_mixtures: int, n_src: int = 2,
     atomically as JSON to ``path`` when given.
     """
     by_label = defaultdict(list)
-    for cut in sorted(cuts, key=lambda c: c.id):
+    for cut in sorted(check_unique_ids(cuts), key=lambda c: c.id):
         by_label[cut_label(cut)].append(cut)
     labels = sorted(by_label)
     if len(labels) < n_src:
@@ -203,6 +203,10 @@ def render_mixture(entry: dict, cuts: CutSet, n_samples: int = CROP_SAMPLES):
 
     ``cuts`` must be indexable by id (an eager CutSet: ``CutSet.from_file(...).to_eager()``).
     """
+    missing = [s["cut_id"] for s in entry["sources"] if s["cut_id"] not in cuts]
+    if missing:
+        raise ValueError(f"Mixture {entry.get('id')} names cuts that are not in the manifest: "
+                         f"{missing}")
     sources = np.stack([_gained(_crop(cuts[s["cut_id"]], s["offset"], n_samples), s["gain"])
                         for s in entry["sources"]])
     sources = torch.from_numpy(sources)

@@ -277,7 +277,16 @@ class OmniSep(BaseModel):
         if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:
             name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
             raise ValueError(f"Not an {cls.__name__} package (model_name={name!r})")
-        model = super().from_pretrained(conf, *args, **kwargs)
+        for key in ("model_args", "state_dict"):
+            if not isinstance(conf.get(key), dict):
+                raise ValueError(f"OmniSep package without a valid {key!r} entry")
+        try:
+            model = super().from_pretrained(conf, *args, **kwargs)
+        except (TypeError, RuntimeError, KeyError) as err:
+            versions = conf.get("infos", {}).get("software_versions", {})
+            raise ValueError(f"Incompatible OmniSep package (written by omnisep-plugin "
+                             f"{versions.get('omnisep_plugin_version', '?')}): "
+                             f"{str(err).splitlines()[0][:300]}") from None
         return model.eval()
 
     # ----------------------------------------------------------- validation

@@ -59,3 +59,28 @@ class OmniSepBundle:
 
 DEFAULT = OmniSepBundle("default", _HERE / "default")
 BUNDLES = {DEFAULT.name: DEFAULT}
+
+
+def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder) -> dict:
+    """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
+    back as fp32), the Query-Set, and an example mixture (16-bit WAV). Returns file sizes."""
+    import shutil
+
+    import soundfile as sf
+    import torch
+
+    from ..utils import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((model_path, "omnisep.pth"), (audio_encoder_path, "audio_encoder.pth")):
+        pkg = torch.load(src, map_location="cpu", weights_only=True)
+        pkg["state_dict"] = {k: v.half() if v.is_floating_point() else v
+                             for k, v in pkg["state_dict"].items()}
+        with atomic_write(folder / dst) as tmp:
+            torch.save(pkg, tmp)
+    shutil.copyfile(query_set_path, folder / "query_set.pt")
+    wav, sr = sf.read(str(example_wav), dtype="float32")
+    with atomic_write(folder / "example_mixture.wav") as tmp:
+        sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
+    return {p.name: p.stat().st_size for p in folder.iterdir()}

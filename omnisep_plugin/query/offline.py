@@ -131,7 +131,7 @@ def _augment(wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
     return wav + rng.uniform(0, 0.01) * torch.randn_like(wav)
 
 
-def train_audio_binder(cuts, text_encoder: QueryEncoder, steps: int = 1500, batch_size: int = 32,
+def train_audio_binder(cuts, text_encoder: QueryEncoder, steps: int = 600, batch_size: int = 32,
                        crop_seconds: float = 3.0, lr: float = 1e-3, temperature: float = 0.07,
                        seed: int = 0, progress: bool = True) -> AudioBinder:
     """Bind an :class:`AudioBinder` to ``text_encoder``'s space on labelled cuts.
