@@ -124,6 +124,38 @@ def bind_audio(train_cuts, output, valid_cuts, steps, batch_size, seed):
     click.echo(msg)
 
 
+@cli.command("export-bundle", context_settings=CONTEXT)
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--audio-encoder", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--query-set", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--example-cuts", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Cuts to build the example mixture from (e.g. the test split).")
+@click.option("--example-labels", default="violin,trumpet", help="Classes mixed in the example.")
+def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_cuts, example_labels):
+    """Package a trained model as a shippable bundle (fp16) with an example mixture."""
+    import tempfile
+
+    import soundfile as sf
+    from lhotse import CutSet
+
+    from ..data.embed import cut_label
+    from ..pretrained import export_bundle
+    labels = example_labels.split(",")
+    cuts = sorted(CutSet.from_file(example_cuts), key=lambda c: c.id)
+    chosen = [next((c for c in cuts if cut_label(c) == lab), None) for lab in labels]
+    if None in chosen:
+        raise BadInput(f"No cut of {labels[chosen.index(None)]!r} in {example_cuts}")
+    sources = [c.load_audio()[0] for c in chosen]
+    n = min(len(s) for s in sources)
+    mix = sum(0.45 * s[:n] / abs(s[:n]).max() for s in sources)
+    with tempfile.TemporaryDirectory() as tmp:
+        example = f"{tmp}/example.wav"
+        sf.write(example, mix, 16000, subtype="FLOAT")
+        sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir)
+    click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))
+
+
 def load_encoder(imagebind=None, offline=None, device="cpu"):
     """The query encoder the options name: ImageBind (``--imagebind``) or the offline one
     (``--offline``: MiniLM text + a bound audio encoder file)."""

@@ -9,12 +9,13 @@
 #
 # Stages: 0 render, 1 manifests, 2 bind the audio encoder, 3 embed queries + fixed
 # mixtures, 4 train OmniSep and the ablations in $ablations, 5 separate the test mixtures
-# with every query kind, 6 score -> $exp_root/results.md.
+# with every query kind, 6 score -> $exp_root/results.md, 7 export the OmniSep model as the
+# package's embedded default (fp16 bundle + example mixture).
 # The MuseScore General soundfonts are reserved for independent evaluation: never here.
 set -euo pipefail
 
 stage=0
-stop_stage=6
+stop_stage=7
 corpus_dir=data/synth_music/corpus
 data_dir=data/synth_music
 exp_root=exp/synth_music
@@ -28,6 +29,7 @@ bind_steps=600
 n_test_mixtures=200
 nj=2
 device=cpu
+bundle_dir=omnisep_plugin/pretrained/default   # where stage 7 writes the embedded default
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
@@ -101,4 +103,12 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     done
   } > "$exp_root/results.md"
   log "results: $exp_root/results.md"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: export the embedded default model to $bundle_dir"
+  omnisep export-bundle "$bundle_dir" --model "$exp_root/omnisep/omnisep.pth" \
+    --audio-encoder "$data_dir/audio_encoder.pth" \
+    --query-set "$emb/synth_music_cuts_train_query_set.pt" \
+    --example-cuts "$data_dir/manifests/synth_music_cuts_test.jsonl.gz" --example-labels violin,trumpet
 fi
