@@ -53,7 +53,8 @@ SDR_BACKENDS = {"museval": bss_sdr, "fast": fast_sdr}
 
 def score_pair(reference: np.ndarray, estimate: np.ndarray, mixture: Optional[np.ndarray],
                sample_rate: int = 16000, backend: str = "museval",
-               extra_metrics: Iterable[str] = ()) -> Optional[Dict[str, float]]:
+               extra_metrics: Iterable[str] = (),
+               mixture_sdr: Optional[float] = None) -> Optional[Dict[str, float]]:
     """SDR, SDRi, SI-SDR, SI-SDRi of one estimate; None for a silent reference.
 
     Args:
@@ -62,6 +63,8 @@ def score_pair(reference: np.ndarray, estimate: np.ndarray, mixture: Optional[np
             are left out of the result.
         backend: ``museval`` or ``fast`` (see the module docstring).
         extra_metrics: more of ``asteroid.metrics.get_metrics``' set (``stoi``, ``pesq``).
+        mixture_sdr: the mixture's own SDR against the reference, when already known (it is
+            the same for every estimate of one target: :func:`score_pairs` caches it).
     """
     from asteroid.metrics import get_metrics
 
@@ -80,7 +83,7 @@ def score_pair(reference: np.ndarray, estimate: np.ndarray, mixture: Optional[np
     out["si_sdr"] = float(m["si_sdr"])
     out.update({name: float(m[name]) for name in extra})
     if mixture is not None:
-        out["sdri"] = out["sdr"] - sdr(reference, mix)
+        out["sdri"] = out["sdr"] - (sdr(reference, mix) if mixture_sdr is None else mixture_sdr)
         out["si_sdri"] = out["si_sdr"] - float(m["input_si_sdr"])
     return out
 
@@ -212,11 +215,14 @@ def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iter
             logging.warning("fast SDR differs from museval by up to %.3f dB (> %.2f): using "
                             "museval", delta, FAST_TOLERANCE_DB)
             info["backend"] = "museval"
-    rows = []
+    rows, mixture_sdrs = [], {}
     for pair in tqdm(pairs, desc="scoring", disable=not progress, unit="pair"):
         ref, est, mix, sr = _load_pair(pair)
+        key = (pair["reference"], pair.get("mixture"))
+        if mix is not None and key not in mixture_sdrs and np.mean(ref ** 2) >= SILENCE_POWER:
+            mixture_sdrs[key] = SDR_BACKENDS[info["backend"]](ref, _fit(mix, len(ref)))
         scores = score_pair(ref, est, mix, sample_rate=sr, backend=info["backend"],
-                            extra_metrics=extra_metrics)
+                            extra_metrics=extra_metrics, mixture_sdr=mixture_sdrs.get(key))
         row = {"id": pair["id"], "kind": pair["kind"], "silent": scores is None}
         row.update(scores or {})
         rows.append(row)

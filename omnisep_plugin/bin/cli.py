@@ -131,7 +131,7 @@ def bind_audio(train_cuts, output, valid_cuts, steps, batch_size, seed):
 @click.option("--query-set", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--example-cuts", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Cuts to build the example mixture from (e.g. the test split).")
-@click.option("--example-labels", default="violin,trumpet", help="Classes mixed in the example.")
+@click.option("--example-labels", default="cello,clarinet", help="Classes mixed in the example.")
 def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_cuts, example_labels):
     """Package a trained model as a shippable bundle (fp16) with an example mixture."""
     import tempfile

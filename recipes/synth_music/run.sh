@@ -4,8 +4,9 @@
 # fluidsynth + fluid-soundfont-gm; this recipe installs nothing), with the offline
 # Query-Net (MiniLM text + an audio encoder bound to it).
 #
-#   bash recipes/synth_music/run.sh                       # GPU when present, else CPU
-#   bash recipes/synth_music/run.sh --conf recipes/synth_music/conf/small.yaml   # 2-core CPU
+#   bash recipes/synth_music/run.sh                # conf/train.yaml on a GPU, conf/small.yaml on CPU
+#   bash recipes/synth_music/run.sh --ablations "switch text_only audio_only no_mixup"
+#   bash recipes/synth_music/run.sh --ablations ""  # OmniSep only (about 30 min on 2 CPU cores)
 #
 # Stages: 0 render, 1 manifests, 2 bind the audio encoder, 3 embed queries + fixed
 # mixtures, 4 train OmniSep and the ablations in $ablations, 5 separate the test mixtures
@@ -13,14 +14,15 @@
 # package's embedded default (fp16 bundle + example mixture).
 # The MuseScore General soundfonts are reserved for independent evaluation: never here.
 set -euo pipefail
+set -f   # no globbing: ablation overrides contain brackets
 
 stage=0
 stop_stage=7
 corpus_dir=data/synth_music/corpus
 data_dir=data/synth_music
 exp_root=exp/synth_music
-conf=$(dirname "$0")/conf/small.yaml
-ablations="switch"   # any of: switch text_only audio_only no_mixup (conf/ablation_<name>.yaml)
+conf=                # default: conf/train.yaml when a GPU is visible, else conf/small.yaml
+ablations="switch"   # any of: switch no_mixup text_only audio_only (see ablation_args below)
 n_train=150          # clips per instrument and split
 n_valid=10
 n_test=20
@@ -33,10 +35,24 @@ bundle_dir=omnisep_plugin/pretrained/default   # where stage 7 writes the embedd
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
-confdir=$(cd "$(dirname "$conf")" && pwd)
+if [ -z "$conf" ]; then
+  gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
+  conf=$(dirname "$0")/conf/$([ "$gpu" = 1 ] && echo train.yaml || echo small.yaml)
+  [ "$gpu" = 1 ] && device=cuda
+fi
 emb=$data_dir/embedded
 experiments="omnisep $ablations"
-conf_of() { [ "$1" = omnisep ] && echo "$conf" || echo "$confdir/ablation_$1.yaml"; }
+# Each ablation is $conf with its query settings changed (paper Table 2 / CLIPSep baseline).
+ablation_args() {
+  case "$1" in
+    omnisep) ;;
+    switch) echo "--set query.mixup_mode=switch" ;;        # CLIPSep: one modality per step
+    no_mixup) echo "--set query.mixup_mode=random" ;;      # one random modality per example
+    text_only) echo "--set query.modalities=[text]" ;;
+    audio_only) echo "--set query.modalities=[audio]" ;;
+    *) echo "unknown ablation $1" >&2; exit 2 ;;
+  esac
+}
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: render the corpus (FluidSynth, FluidR3_GM)"
@@ -69,11 +85,11 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   for name in $experiments; do
-    log "Stage 4: training $name ($(conf_of $name))"
+    log "Stage 4: training $name ($conf $(ablation_args $name))"
     extra=()
     [ -f "$exp_root/$name/checkpoints/last.ckpt" ] && extra+=(--resume)
     [ -f "$exp_root/$name/omnisep.pth" ] && { log "$name already trained"; continue; }
-    omnisep train --conf "$(conf_of $name)" --exp-dir "$exp_root/$name" "${extra[@]}" \
+    omnisep train --conf "$conf" $(ablation_args $name) --exp-dir "$exp_root/$name" "${extra[@]}" \
       --train-cuts "$emb/synth_music_cuts_train_embedded.jsonl.gz" \
       --valid-cuts "$emb/synth_music_cuts_valid_embedded.jsonl.gz" \
       --valid-mixtures "$emb/valid_mixtures.json"
@@ -84,7 +100,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   for name in $experiments; do
     log "Stage 5: separating the test mixtures with $name"
     omnisep separate-test "$exp_root/$name/omnisep.pth" "$emb/synth_music_cuts_test_embedded.jsonl.gz" \
-      "$emb/test_mixtures.json" "$exp_root/$name/separated" --conf "$(conf_of $name)" \
+      "$emb/test_mixtures.json" "$exp_root/$name/separated" --conf "$exp_root/$name/conf.yaml" \
       --query-set "$emb/synth_music_cuts_train_query_set.pt" \
       --audio-bank "$emb/synth_music_cuts_train_audio_bank.pt" \
       --free-text "$emb/synth_music_cuts_train_free_text.pt" --plot mix00000_0 --device $device
@@ -98,7 +114,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     for name in $experiments; do
       omnisep score "$exp_root/$name/results" --references "$exp_root/$name/separated/refs" \
         --estimates "$exp_root/$name/separated/est" --mixtures "$exp_root/$name/separated/mix" >&2
-      echo; echo "## $name ($(basename "$(conf_of $name)"))"; echo
+      echo; echo "## $name ($(basename "$conf") $(ablation_args $name))"; echo
       cat "$exp_root/$name/results/results.md"
     done
   } > "$exp_root/results.md"
@@ -110,5 +126,5 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   omnisep export-bundle "$bundle_dir" --model "$exp_root/omnisep/omnisep.pth" \
     --audio-encoder "$data_dir/audio_encoder.pth" \
     --query-set "$emb/synth_music_cuts_train_query_set.pt" \
-    --example-cuts "$data_dir/manifests/synth_music_cuts_test.jsonl.gz" --example-labels violin,trumpet
+    --example-cuts "$data_dir/manifests/synth_music_cuts_test.jsonl.gz" --example-labels cello,clarinet
 fi

@@ -79,3 +79,28 @@ def test_vggsound_recipe_end_to_end(tmp_path, tiny):
 def test_missing_arguments_are_clear(tmp_path):
     out = _run("recipes/music/run.sh", tmp_path)
     assert out.returncode == 2 and "--corpus-dir is required" in out.stderr
+
+
+def test_synth_music_recipe_end_to_end(tmp_path):
+    from omnisep_plugin.data.recipes import synth
+    try:
+        synth._synth()
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    conf = {**TINY_TRAIN_CONF, "model": {**TINY_TRAIN_CONF["model"], "query_dim": 384},
+            "query": {"modalities": ["text", "audio"]}, "eval": {"compose_weights": {"text": 1.0, "audio": 1.0}}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(conf))
+    out = _run("recipes/synth_music/run.sh", tmp_path, "--conf", str(tmp_path / "tiny.yaml"),
+               "--n-train", "4", "--n-valid", "2", "--n-test", "2", "--seconds", "5",
+               "--bind-steps", "5", "--n-test-mixtures", "3", "--ablations", "switch",
+               "--bundle-dir", str(tmp_path / "bundle"))
+    assert out.returncode == 0, out.stderr[-4000:]
+    results = (tmp_path / "exp/synth_music/results.md").read_text()
+    assert "## omnisep" in results and "## switch" in results
+    for kind in ("text", "audio", "composed", "text+neg", "free_text+aug"):
+        assert f"| {kind} |" in results
+    assert "image" not in results  # no image queries offline
+    bundle = tmp_path / "bundle"
+    assert {p.name for p in bundle.iterdir()} == {
+        "omnisep.pth", "audio_encoder.pth", "query_set.pt", "example_mixture.wav"}
+    assert OmniSep.from_pretrained(bundle / "omnisep.pth").query_dim == 384
