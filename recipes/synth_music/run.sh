@@ -5,8 +5,9 @@
 # Query-Net (MiniLM text + an audio encoder bound to it).
 #
 #   bash recipes/synth_music/run.sh                # conf/train.yaml on a GPU, conf/small.yaml on CPU
+#   bash recipes/synth_music/run.sh --small true   # conf/small.yaml anywhere (< 30 min on 2 CPU cores)
 #   bash recipes/synth_music/run.sh --ablations "switch text_only audio_only no_mixup"
-#   bash recipes/synth_music/run.sh --ablations ""  # OmniSep only (about 30 min on 2 CPU cores)
+#   bash recipes/synth_music/run.sh --ablations ""  # OmniSep only
 #
 # Stages: 0 render, 1 manifests, 2 bind the audio encoder, 3 embed queries + fixed
 # mixtures, 4 train OmniSep and the ablations in $ablations, 5 separate the test mixtures
@@ -21,7 +22,8 @@ stop_stage=7
 corpus_dir=data/synth_music/corpus
 data_dir=data/synth_music
 exp_root=exp/synth_music
-conf=                # default: conf/train.yaml when a GPU is visible, else conf/small.yaml
+small=auto           # true: conf/small.yaml; false: conf/train.yaml; auto: small without a GPU
+conf=                # an explicit training config instead (e.g. conf/default.yaml)
 ablations="switch"   # any of: switch no_mixup text_only audio_only (see ablation_args below)
 n_train=150          # clips per instrument and split
 n_valid=10
@@ -30,16 +32,15 @@ seconds=6
 bind_steps=600
 n_test_mixtures=200
 nj=2
-device=cpu
+device=auto          # cpu or cuda (auto: cuda when a GPU is visible)
 bundle_dir=omnisep_plugin/pretrained/default   # where stage 7 writes the embedded default
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
-if [ -z "$conf" ]; then
-  gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
-  conf=$(dirname "$0")/conf/$([ "$gpu" = 1 ] && echo train.yaml || echo small.yaml)
-  [ "$gpu" = 1 ] && device=cuda
-fi
+gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
+[ "$device" = auto ] && device=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
+[ "$small" = auto ] && small=$([ "$gpu" = 1 ] && echo false || echo true)
+[ -n "$conf" ] || conf=$(dirname "$0")/conf/$([ "$small" = true ] && echo small.yaml || echo train.yaml)
 emb=$data_dir/embedded
 experiments="omnisep $ablations"
 # Each ablation is $conf with its query settings changed (paper Table 2 / CLIPSep baseline).
