@@ -12,7 +12,6 @@ Writes ``benchmarks/results/separate_speed.json``.
 """
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess

@@ -140,6 +140,46 @@ def write_results(rows: List[dict], table: List[dict], out_dir: Path) -> Dict[st
     return paths
 
 
+def read_scores_csv(path: Path) -> List[dict]:
+    """Per-target rows of a ``scores.csv`` written by :func:`write_results`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No scores file at {path}")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"kind", "id", "sdr"} <= set(rows[0]):
+        raise ValueError(f"{path} is not a scores.csv of `omnisep score` (kind,id,sdr,...)")
+    return [{k: (v if k in ("kind", "id") else v == "True" if k == "silent" else
+                 float(v) if v else math.nan) for k, v in r.items()} for r in rows]
+
+
+def compare_scores(a: List[dict], b: List[dict], metric: str = "sdr") -> List[dict]:
+    """Paired comparison of two runs scored on the same targets, per query kind.
+
+    Returns one line per kind present in both: ``n`` common targets, ``mean_a``, ``mean_b``,
+    the mean paired difference ``diff`` (a - b) with its 95 % interval half-width ``ci95``
+    (normal approximation, 1.96 standard errors) and ``wins`` (share of targets where a > b).
+    """
+    values_b = {(r["kind"], r["id"]): r.get(metric) for r in b if not r.get("silent")}
+    kinds: Dict[str, List[tuple]] = defaultdict(list)
+    for r in a:
+        vb = values_b.get((r["kind"], r["id"]))
+        va = r.get(metric)
+        if not r.get("silent") and vb is not None and math.isfinite(va) and math.isfinite(vb):
+            kinds[r["kind"]].append((va, vb))
+    lines = []
+    for kind, pairs in kinds.items():
+        diffs = [x - y for x, y in pairs]
+        n = len(diffs)
+        lines.append({"kind": kind, "n": n, "mean_a": mean(x for x, _ in pairs),
+                      "mean_b": mean(y for _, y in pairs), "diff": mean(diffs),
+                      "ci95": 1.96 * pstdev(diffs) / math.sqrt(n) if n > 1 else math.nan,
+                      "wins": sum(d > 0 for d in diffs) / n})
+    if not lines:
+        raise ValueError("The two runs share no scored target (same kinds and ids expected)")
+    return lines
+
+
 def read_pairs_csv(path: Path) -> List[dict]:
     """Pairs from a CSV with header ``id,kind,reference,estimate[,mixture]`` (paths)."""
     with open(path, newline="") as f:

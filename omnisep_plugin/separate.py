@@ -28,15 +28,14 @@ def numpy_separate(model, wav: np.ndarray, **kwargs) -> np.ndarray:
 
 def read_audio(path) -> tuple:
     """Read an audio file as float32 ``[channels, time]`` and its rate; ValueError if unusable."""
+    from .separator import check_input_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No audio file at {path}")
+    check_input_file(path)  # missing, unreadable header or empty: one clear error
     try:
         wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:  # e.g. truncated data
         raise ValueError(f"Cannot read audio file {path}: {err}") from None
-    if wav.shape[0] == 0:
-        raise ValueError(f"Audio file {path} is empty")
     return wav.T, sr
 
 

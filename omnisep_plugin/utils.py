@@ -1,9 +1,9 @@
-"""Small helpers shared by the package: atomic file writes."""
+"""Small helpers shared by the package: atomic file writes, reading saved packages."""
 import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 
 @contextlib.contextmanager
@@ -26,3 +26,28 @@ def atomic_write(path: Union[str, os.PathLike]) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def load_package(path: Union[str, os.PathLike], what: str,
+                 build: Callable[[Any], Any] = lambda package: package) -> Any:
+    """Read a file written by ``torch.save`` of plain types and build an object from it.
+
+    Only ``weights_only=True`` loading is used (no pickled code runs). Any failure, while
+    reading or in ``build``, becomes one clear error naming the file and ``what`` it should
+    have been.
+
+    Raises:
+        FileNotFoundError: ``No <what> at <path>``.
+        ValueError: ``<path> is not a valid <what> (<reason>)`` for a corrupt, truncated or
+            foreign file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No {what} at {path}")
+    try:
+        return build(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:
+        reason = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        raise ValueError(f"{path} is not a valid {what} ({reason})") from None

@@ -214,7 +214,7 @@ def test_checkpoints(model, tmp_path):
     future = dict(pkg, model_args={**pkg["model_args"], "new_option": 1})
     resized = dict(pkg, model_args={**pkg["model_args"], "n_masks": 5})
     cases = {
-        "truncated.pth": "not a readable model package",
+        "truncated.pth": "not a valid OmniSep model file",
         _save(tmp_path / "other.pth", {**pkg, "model_name": "DPRNNTasNet"}).name: "Not an OmniSep",
         _save(tmp_path / "future.pth", future).name: "Incompatible OmniSep package",
         _save(tmp_path / "resized.pth", resized).name: "Incompatible OmniSep package",
@@ -232,10 +232,10 @@ def test_side_files(tmp_path):
     qs = tmp_path / "qs.pt"
     QuerySet(["a", "b"], torch.eye(2)).save(qs)
     (tmp_path / "qs_cut.pt").write_bytes(qs.read_bytes()[:40])
-    with pytest.raises(ValueError, match="not a Query-Set"):
+    with pytest.raises(ValueError, match="not a valid Query-Set"):
         QuerySet.load(tmp_path / "qs_cut.pt")
     (tmp_path / "binder.pth").write_bytes(b"\x00" * 10)
-    with pytest.raises(ValueError, match="not a bound audio encoder"):
+    with pytest.raises(ValueError, match="not a valid bound audio encoder"):
         AudioBinder.load(tmp_path / "binder.pth")
 
 

@@ -5,7 +5,8 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from omnisep_plugin.bin.cli import cli
-from omnisep_plugin.scoring import score_pair, summarize, to_markdown
+from omnisep_plugin.scoring import (compare_scores, score_pair, summarize, to_markdown,
+                                    write_results)
 from omnisep_plugin.testing.dummies import harmonic_tone
 
 SR = 16000
@@ -114,3 +115,25 @@ def test_extra_asteroid_metrics():
     good = score_pair(ref, _noisy(ref, 30), None, extra_metrics=["stoi"])
     bad = score_pair(ref, _noisy(ref, -5), None, extra_metrics=["stoi"])
     assert 0 < bad["stoi"] < good["stoi"] <= 1.0
+
+
+def test_paired_comparison_of_two_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.normal(6.0, 5.0, 200)  # per-target difficulty, shared by both runs
+    ids = [f"mix{i:05d}_0" for i in range(200)]
+    run_b = [{"kind": "text", "id": i, "sdr": float(v), "silent": False} for i, v in zip(ids, base)]
+    run_a = [{"kind": "text", "id": i, "sdr": float(v + 0.5 + rng.normal(0, 0.3)), "silent": False}
+             for i, v in zip(ids, base)]
+    run_a.append({"kind": "audio", "id": ids[0], "sdr": 1.0, "silent": False})  # not in B
+    (line,) = compare_scores(run_a, run_b)
+    assert line["kind"] == "text" and line["n"] == 200
+    assert line["diff"] == pytest.approx(0.5, abs=0.06)
+    assert 0.02 < line["ci95"] < 0.08  # paired: the 5 dB spread across targets cancels
+    assert line["wins"] > 0.9
+    for name, rows in (("a", run_a), ("b", run_b)):
+        write_results(rows, summarize(rows), tmp_path / name)
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b/scores.csv")])
+    assert result.exit_code == 0, result.output
+    assert f"| text | 200 | {line['mean_a']:.2f} | {line['mean_b']:.2f} | {line['diff']:+.2f} ±" in result.output
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "a/results.md")])
+    assert result.exit_code == 2 and "not a scores.csv" in result.output

@@ -266,6 +266,29 @@ def score(output_dir, pairs, references, estimates, mixtures, backend, extra_met
                (f" (fast vs museval: max |dSDR| {delta:.3f} dB)" if delta is not None else ""))
 
 
+@cli.command()
+@click.argument("run_a", type=click.Path(exists=True))
+@click.argument("run_b", type=click.Path(exists=True))
+@click.option("--metric", default="sdr", type=click.Choice(["sdr", "sdri", "si_sdr", "si_sdri"]))
+def compare(run_a, run_b, metric):
+    """Paired comparison of two scored runs (results folders or their scores.csv): per
+    query kind, mean A - B over the same targets with a 95 % interval, and A's win rate."""
+    from ..scoring import compare_scores, read_scores_csv
+
+    def scores(path):
+        path = Path(path)
+        return read_scores_csv(path / "scores.csv" if path.is_dir() else path)
+    try:
+        lines = compare_scores(scores(run_a), scores(run_b), metric)
+    except (FileNotFoundError, ValueError) as err:
+        raise BadInput(str(err))
+    click.echo(f"A: {run_a}\nB: {run_b}\n\n| query | n | A | B | A - B (95 % CI) | A wins |")
+    click.echo("| --- | --- | --- | --- | --- | --- |")
+    for line in lines:
+        click.echo(f"| {line['kind']} | {line['n']} | {line['mean_a']:.2f} | {line['mean_b']:.2f} | "
+                   f"{line['diff']:+.2f} ± {line['ci95']:.2f} | {line['wins']:.0%} |")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML configuration (paper defaults: recipes/music/conf/train.yaml).")

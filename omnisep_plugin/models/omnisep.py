@@ -11,6 +11,7 @@ from torch import nn
 from ..losses import bce_weight, ideal_binary_mask, multisrc_weighted_bce
 from ..masknn.unet import AudioUNet, default_architecture
 from ..query.ops import NEGATIVE_VARIANTS, negative_query
+from ..utils import load_package
 from .spectral import STFT, LogFrequencyWarp
 
 _EPS = 1e-10
@@ -267,13 +268,7 @@ class OmniSep(BaseModel):
                 BUNDLES[conf].check()
                 conf = BUNDLES[conf].model
         if isinstance(conf, (str, os.PathLike)):
-            path = os.fspath(conf)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"No OmniSep model file at {path!r}")
-            try:
-                conf = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # corrupt, truncated or not a torch file
-                raise ValueError(f"{path!r} is not a readable model package: {err}") from None
+            conf = load_package(conf, "OmniSep model file")
         if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:
             name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
             raise ValueError(f"Not an {cls.__name__} package (model_name={name!r})")

@@ -10,7 +10,6 @@ offline (no image data exists here); use :class:`ImageBindEncoder` for those.
 import logging
 import os
 import random
-from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from ..utils import atomic_write
+from ..utils import atomic_write, load_package
 from .base import QueryEncoder
 
 TEXT_DIM = 384
@@ -75,18 +74,13 @@ class AudioBinder(nn.Module):
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "AudioBinder":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No bound audio encoder at {path}")
-        try:
-            pkg = torch.load(path, map_location="cpu", weights_only=True)
+        def build(pkg) -> "AudioBinder":
             if pkg.get("kind") != "omnisep-audio-binder":
                 raise ValueError("not an audio-binder file")
             binder = cls(**pkg["config"])
             binder.load_state_dict({k: v.float() for k, v in pkg["state_dict"].items()})
-        except Exception as err:
-            raise ValueError(f"{path} is not a bound audio encoder ({err})") from None
-        return binder.eval()
+            return binder.eval()
+        return load_package(path, "bound audio encoder", build)
 
 
 class OfflineEncoder(QueryEncoder):

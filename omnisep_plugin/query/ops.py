@@ -2,7 +2,7 @@
 
 All functions take and return ``[batch, dim]`` tensors unless said otherwise.
 """
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F

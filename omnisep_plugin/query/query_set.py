@@ -1,12 +1,11 @@
 """Query-Aug (eq. 5): map a free-text query embedding onto the nearest training label."""
 import os
-from pathlib import Path
 from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from ..utils import atomic_write
+from ..utils import atomic_write, load_package
 
 
 class QuerySet:
@@ -65,12 +64,4 @@ class QuerySet:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "QuerySet":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No Query-Set file at {path}")
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            labels, embeddings = data["labels"], data["embeddings"]
-        except Exception as err:  # corrupt, truncated, or another kind of file
-            raise ValueError(f"{path} is not a Query-Set file ({err})") from None
-        return cls(labels, embeddings)
+        return load_package(path, "Query-Set file", lambda data: cls(data["labels"], data["embeddings"]))

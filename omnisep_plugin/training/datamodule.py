@@ -1,7 +1,4 @@
 """Training and validation data for :class:`OmniSepSystem`, resumable to the batch."""
-from pathlib import Path
-from typing import Optional
-
 import pytorch_lightning as pl
 import torch
 from lhotse import CutSet

@@ -60,3 +60,24 @@ def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "--help"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "prepare" in out.stdout
+
+
+def test_eval_pairs_prints_gains_and_refuses_unknown_instruments(tmp_path):
+    from omnisep_plugin.data.recipes import synth
+    try:
+        synth._synth()
+    except RuntimeError as err:
+        import pytest
+        pytest.skip(str(err))
+    runner = CliRunner()
+    csv_path = tmp_path / "pairs.csv"
+    result = runner.invoke(cli, ["eval-pairs", "--pairs", "flute+tuba,cello+oboe", "--seconds", "2",
+                                 "--csv", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    assert "4 targets: median SDRi" in result.output and "selected:" in result.output
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("pair,label,sdr") and len(lines) == 5
+    result = runner.invoke(cli, ["eval-pairs", "--pairs", "flute+kazoo"])
+    assert result.exit_code == 2 and "Unknown instrument(s) ['kazoo']" in result.output
+    result = runner.invoke(cli, ["eval-pairs", "--pairs", "flute"])
+    assert result.exit_code == 2 and "--pairs takes a+b" in result.output

@@ -165,7 +165,7 @@ def test_from_pretrained_errors(tmp_path):
         OmniSep.from_pretrained(tmp_path / "missing.pth")
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable model package"):
+    with pytest.raises(ValueError, match="not a valid OmniSep model file"):
         OmniSep.from_pretrained(bad)
     other = tmp_path / "other.pth"
     torch.save({"model_name": "ConvTasNet", "state_dict": {}, "model_args": {}}, other)

@@ -33,7 +33,7 @@ def test_binder_round_trip_and_encoder_interface(text_encoder, tmp_path):
     out = enc.embed_audio(wav)
     assert out.shape == (2, 384) and torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-5)
     (tmp_path / "junk.pth").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a bound audio encoder"):
+    with pytest.raises(ValueError, match="not a valid bound audio encoder"):
         AudioBinder.load(tmp_path / "junk.pth")
     with pytest.raises(FileNotFoundError):
         AudioBinder.load(tmp_path / "none.pth")

@@ -33,5 +33,5 @@ def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         QuerySet.load(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a Query-Set"):
+    with pytest.raises(ValueError, match="not a valid Query-Set"):
         QuerySet.load(tmp_path / "bad.pt")
