@@ -2,17 +2,19 @@
 
 (a) This project: sources from a DataLoader, mixing, STFT, log-frequency warp, targets and
     loss on the device inside the step, cached query embeddings, Query-Mixup; bf16
-    autocast and a fused Adam on a GPU (fp32 on the CPU).
+    autocast and a fused Adam on a GPU (fp32 on the CPU unless --precision bf16).
 (b) Reference, as CLIPSep's public code does it: the STFT, warp, ground-truth masks and
     weights computed in the DataLoader workers on the CPU, fp32, and the query encoder run
     on every step (here the offline MiniLM text encoder on the class labels; ImageBind-huge
     in the real thing, which costs far more).
-Both train the same default (paper-size) model on random 65535-sample sources, same batch,
-same machine, same run; clips/s, peak memory and the ratio are printed.
+Both train the same model (default: paper-size) on random sources (default: 65535 samples),
+same batch, same machine, same run; clips/s, peak memory and the ratio are printed.
 
 Usage:
     python benchmarks/train_throughput.py --batch-size 4 --steps 5            # CPU
     python benchmarks/train_throughput.py --batch-size 128 --steps 50         # GPU
+    python benchmarks/train_throughput.py --widths 16,32,64,128,128,128,128 --batch-size 8 \
+        --n-samples 32767 --precision bf16 --skip-reference --steps 10        # small.yaml's step
 Writes ``benchmarks/results/train_throughput.json``.
 """
 import argparse
@@ -86,21 +88,26 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--widths", default="64,128,256,512,512,512,512")
+    parser.add_argument("--n-samples", type=int, default=65535, help="Samples per source crop.")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="(a)'s precision; auto: bf16 autocast on a GPU, fp32 on the CPU.")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     widths = [int(w) for w in args.widths.split(",")]
-    n = 65535
+    n = args.n_samples
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     figures = {"device": torch.cuda.get_device_name() if device.type == "cuda"
                else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
-               "batch_size": args.batch_size, "steps": args.steps}
+               "batch_size": args.batch_size, "steps": args.steps, "n_samples": n,
+               "precision": "bf16" if bf16 else "fp32"}
 
     # (a) this project
     system = OmniSepSystem(model_args={"unet_widths": widths}).to(device)
     dim = system.model.query_dim
     opt = torch.optim.Adam(system.parameters(), lr=1e-3, fused=device.type == "cuda" or None)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     embs = fake_batch(args.batch_size, 8, dim, device)  # cached embeddings (only *_emb used)
     loader = torch.utils.data.DataLoader(SourceBatches(args.batch_size, n, dim), batch_size=None,
                                          num_workers=args.workers, pin_memory=device.type == "cuda")
@@ -120,7 +127,7 @@ def main():
     figures["ours_peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
     figures["params"] = sum(p.numel() for p in system.model.parameters())
     print(f"(a) this project ({figures['params'] / 1e6:.1f} M params, batch {args.batch_size}, "
-          f"{'bf16' if device.type == 'cuda' else 'fp32'}, {figures['device']}): "
+          f"{n} samples, {figures['precision']}, {figures['device']}): "
           f"{figures['ours_clips_per_s']:.2f} clips/s")
     del loader
 
