@@ -97,8 +97,12 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   done
 fi
 
+# A model whose results are newer than its weights is not separated and scored again.
+scored() { [ "$exp_root/$1/results/scores.csv" -nt "$exp_root/$1/omnisep.pth" ]; }
+
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   for name in $experiments; do
+    scored $name && { log "$name already scored"; continue; }
     log "Stage 5: separating the test mixtures with $name"
     omnisep separate-test "$exp_root/$name/omnisep.pth" "$emb/synth_music_cuts_test_embedded.jsonl.gz" \
       "$emb/test_mixtures.json" "$exp_root/$name/separated" --conf "$exp_root/$name/conf.yaml" \
@@ -113,7 +117,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   {
     echo "# synth_music results"
     for name in $experiments; do
-      omnisep score "$exp_root/$name/results" --references "$exp_root/$name/separated/refs" \
+      scored $name || omnisep score "$exp_root/$name/results" --references "$exp_root/$name/separated/refs" \
         --estimates "$exp_root/$name/separated/est" --mixtures "$exp_root/$name/separated/mix" >&2
       echo; echo "## $name ($(basename "$conf") $(ablation_args $name))"; echo
       cat "$exp_root/$name/results/results.md"
