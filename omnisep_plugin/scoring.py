@@ -232,9 +232,33 @@ def check_fast_backend(pairs: List[dict], n: int = 20) -> float:
     return delta
 
 
+def _score_group(pairs: List[dict], backend: str, extra_metrics: Iterable[str]) -> List[dict]:
+    """Score pairs that share one reference and mixture (the mixture's SDR is computed once)."""
+    rows, mixture_sdr = [], None
+    for pair in pairs:
+        ref, est, mix, sr = _load_pair(pair)
+        if mix is not None and mixture_sdr is None and np.mean(ref ** 2) >= SILENCE_POWER:
+            mixture_sdr = SDR_BACKENDS[backend](ref, _fit(mix, len(ref)))
+        scores = score_pair(ref, est, mix, sample_rate=sr, backend=backend,
+                            extra_metrics=extra_metrics, mixture_sdr=mixture_sdr)
+        row = {"id": pair["id"], "kind": pair["kind"], "silent": scores is None}
+        row.update(scores or {})
+        rows.append(row)
+    return rows
+
+
+def _score_group_single_thread(pairs, backend, extra_metrics):
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
+        return _score_group(pairs, backend, extra_metrics)
+
+
 def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iterable[str] = (),
-                check_pairs: int = 20, progress: bool = True):
+                check_pairs: int = 20, progress: bool = True, jobs: int = 1):
     """Score every pair (files read with soundfile, first channel).
+
+    ``jobs`` > 1 scores in that many processes (one BLAS thread each); the rows are the
+    same, in the same order.
 
     Returns:
         ``(rows, info)``: one row per pair, and ``{"backend", "max_fast_delta_db"}`` saying
@@ -242,11 +266,14 @@ def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iter
         ``FAST_TOLERANCE_DB`` on the checked pairs).
     """
     import logging
+    from concurrent.futures import ProcessPoolExecutor
 
     from tqdm.auto import tqdm
 
     if backend not in SDR_BACKENDS:
         raise ValueError(f"Unknown SDR backend {backend!r}; expected one of {sorted(SDR_BACKENDS)}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     info = {"backend": backend, "max_fast_delta_db": None}
     if backend == "fast":
         delta = check_fast_backend(pairs, check_pairs)
@@ -255,15 +282,24 @@ def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iter
             logging.warning("fast SDR differs from museval by up to %.3f dB (> %.2f): using "
                             "museval", delta, FAST_TOLERANCE_DB)
             info["backend"] = "museval"
-    rows, mixture_sdrs = [], {}
-    for pair in tqdm(pairs, desc="scoring", disable=not progress, unit="pair"):
-        ref, est, mix, sr = _load_pair(pair)
-        key = (pair["reference"], pair.get("mixture"))
-        if mix is not None and key not in mixture_sdrs and np.mean(ref ** 2) >= SILENCE_POWER:
-            mixture_sdrs[key] = SDR_BACKENDS[info["backend"]](ref, _fit(mix, len(ref)))
-        scores = score_pair(ref, est, mix, sample_rate=sr, backend=info["backend"],
-                            extra_metrics=extra_metrics, mixture_sdr=mixture_sdrs.get(key))
-        row = {"id": pair["id"], "kind": pair["kind"], "silent": scores is None}
-        row.update(scores or {})
-        rows.append(row)
+    groups: Dict[tuple, List[int]] = defaultdict(list)  # (reference, mixture) -> pair indices
+    for i, pair in enumerate(pairs):
+        groups[(pair["reference"], pair.get("mixture"))].append(i)
+    tasks = [[pairs[i] for i in indices] for indices in groups.values()]
+    args = (info["backend"], tuple(extra_metrics))
+    rows: List[Optional[dict]] = [None] * len(pairs)
+    with tqdm(total=len(pairs), desc="scoring", disable=not progress, unit="pair") as bar:
+        if jobs == 1:
+            results = (_score_group(task, *args) for task in tasks)
+        else:
+            pool = ProcessPoolExecutor(jobs)
+            results = pool.map(_score_group_single_thread, tasks, *zip(*[args] * len(tasks)))
+        try:
+            for indices, group_rows in zip(groups.values(), results):
+                for i, row in zip(indices, group_rows):
+                    rows[i] = row
+                bar.update(len(indices))
+        finally:
+            if jobs > 1:
+                pool.shutdown(cancel_futures=True)
     return rows, info

@@ -74,6 +74,13 @@ def test_cli_scores_folders_per_kind(tmp_path):
     assert (tmp_path / "out/results.md").is_file() and (tmp_path / "out/scores.csv").is_file()
     summary = (tmp_path / "out/summary.csv").read_text()
     assert "sdr_mean" in summary and "nan" not in summary.lower()
+    # two processes: the same rows in the same order (up to BLAS rounding)
+    from omnisep_plugin.scoring import pairs_from_folders, score_pairs
+    pairs = pairs_from_folders(refs, est, mix)
+    serial, parallel = (score_pairs(pairs, progress=False, jobs=j)[0] for j in (1, 2))
+    assert [(r["kind"], r["id"]) for r in parallel] == [(r["kind"], r["id"]) for r in serial]
+    for a, b in zip(serial, parallel):
+        assert a == pytest.approx(b, abs=1e-6)
 
 
 def test_cli_score_errors(tmp_path):

@@ -242,7 +242,8 @@ def export_shar_cmd(cuts_path, output_dir, shard_size):
 @click.option("--backend", default="museval", type=click.Choice(["museval", "fast"]),
               help="SDR backend; 'fast' is used only where it matches museval within 0.01 dB.")
 @click.option("--extra-metrics", default="", help="Comma list from asteroid's get_metrics: stoi,pesq.")
-def score(output_dir, pairs, references, estimates, mixtures, backend, extra_metrics):
+@click.option("-j", "--jobs", default=1, help="Scoring processes (one BLAS thread each).")
+def score(output_dir, pairs, references, estimates, mixtures, backend, extra_metrics, jobs):
     """Score any separator's estimates: SDR (museval), SDRi, SI-SDR(i) per query kind.
 
     Writes OUTPUT_DIR/scores.csv, summary.csv and results.md, and prints the table.
@@ -255,7 +256,7 @@ def score(output_dir, pairs, references, estimates, mixtures, backend, extra_met
         todo = (read_pairs_csv(pairs) if pairs
                 else pairs_from_folders(references, estimates, mixtures))
         extra = [m for m in extra_metrics.split(",") if m]
-        rows, info = score_pairs(todo, backend=backend, extra_metrics=extra)
+        rows, info = score_pairs(todo, backend=backend, extra_metrics=extra, jobs=jobs)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err))
     table = summarize(rows)

@@ -118,7 +118,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     echo "# synth_music results"
     for name in $experiments; do
       scored $name || omnisep score "$exp_root/$name/results" --references "$exp_root/$name/separated/refs" \
-        --estimates "$exp_root/$name/separated/est" --mixtures "$exp_root/$name/separated/mix" >&2
+        --estimates "$exp_root/$name/separated/est" --mixtures "$exp_root/$name/separated/mix" -j $nj >&2
       echo; echo "## $name ($(basename "$conf") $(ablation_args $name))"; echo
       cat "$exp_root/$name/results/results.md"
     done
