@@ -1,6 +1,7 @@
-"""Separate the fixed test mixtures with every query kind (recipe stage 3).
+"""Evaluation runs: the fixed test mixtures with every query kind (recipe stage 3), and
+freshly rendered instrument pairs (:func:`fresh_pair_gains`, ``omnisep eval-pairs``).
 
-For each mixture of :func:`~omnisep_plugin.data.mixtures.make_test_mixtures` and each of its
+For each fixed mixture of :func:`~omnisep_plugin.data.mixtures.make_test_mixtures` and each of its
 sources, the target is queried as:
 
 - ``text``: the embedding of the class label (the Query-Set entry);

@@ -93,7 +93,7 @@ def test_synth_music_recipe_end_to_end(tmp_path):
     out = _run("recipes/synth_music/run.sh", tmp_path, "--conf", str(tmp_path / "tiny.yaml"),
                "--n-train", "4", "--n-valid", "2", "--n-test", "2", "--seconds", "5",
                "--bind-steps", "5", "--n-test-mixtures", "3", "--ablations", "switch",
-               "--bundle-dir", str(tmp_path / "bundle"))
+               "--bundle-dir", str(tmp_path / "bundle"), "--stop-stage", "7")
     assert out.returncode == 0, out.stderr[-4000:]
     results = (tmp_path / "exp/synth_music/results.md").read_text()
     assert "## omnisep" in results and "## switch" in results
