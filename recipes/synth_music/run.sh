@@ -11,14 +11,16 @@
 #
 # Stages: 0 render, 1 manifests, 2 bind the audio encoder, 3 embed queries + fixed
 # mixtures, 4 train OmniSep and the ablations in $ablations, 5 separate the test mixtures
-# with every query kind, 6 score -> $exp_root/results.md, 7 export the OmniSep model as the
-# package's embedded default (fp16 bundle + example mixture).
+# with every query kind, 6 score -> $exp_root/results.md, 7 (only with --stop-stage 7)
+# export the OmniSep model as the package's embedded default (fp16 bundle + example).
+# The shipped default: --stage 4 --stop-stage 7 --conf conf/default.yaml --ablations ""
+#   --exp-root exp/synth_music_default (after stages 0-3).
 # The MuseScore General soundfonts are reserved for independent evaluation: never here.
 set -euo pipefail
 set -f   # no globbing: ablation overrides contain brackets
 
 stage=0
-stop_stage=7
+stop_stage=6         # stage 7 (replace the package's default model) runs only when asked
 corpus_dir=data/synth_music/corpus
 data_dir=data/synth_music
 exp_root=exp/synth_music
