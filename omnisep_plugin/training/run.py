@@ -142,12 +142,14 @@ def plot_losses(metrics_csv: Path, out: Path) -> None:
     ax.plot(*read_metric(metrics_csv, "train_loss"), label="train WBCE")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
+    handles = ax.get_lines()
     val = read_metric(metrics_csv, "val_si_sdr")
     if val[0]:
         ax2 = ax.twinx()
-        ax2.plot(*val, "o-", color="tab:orange", label="valid SI-SDR (dB)")
+        handles += ax2.plot(*val, "o-", color="tab:orange", label="valid SI-SDR (dB)")
         ax2.set_ylabel("SI-SDR (dB)")
-    ax.legend(loc="upper right")
+    # one legend for both axes, below the plot where no curve runs
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     with atomic_write(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
