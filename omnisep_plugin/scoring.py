@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from .utils import atomic_write
+from .utils import atomic_write, write_csv
 
 SILENCE_POWER = 1e-8
 FAST_TOLERANCE_DB = 0.01
@@ -131,10 +131,7 @@ def write_results(rows: List[dict], table: List[dict], out_dir: Path) -> Dict[st
              "table": out_dir / "results.md"}
     for key, data in (("pairs", rows), ("summary", table)):
         fields = sorted({k for r in data for k in r}, key=lambda k: (k != "kind", k != "id", k))
-        with atomic_write(paths[key]) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(data)
+        write_csv(paths[key], data, fields)
     with atomic_write(paths["table"]) as tmp:
         Path(tmp).write_text(to_markdown(table))
     return paths
@@ -149,8 +146,17 @@ def read_scores_csv(path: Path) -> List[dict]:
         rows = list(csv.DictReader(f))
     if not rows or not {"kind", "id", "sdr"} <= set(rows[0]):
         raise ValueError(f"{path} is not a scores.csv of `omnisep score` (kind,id,sdr,...)")
-    return [{k: (v if k in ("kind", "id") else v == "True" if k == "silent" else
-                 float(v) if v else math.nan) for k, v in r.items()} for r in rows]
+    return [{k: _parse_cell(k, v) for k, v in r.items()} for r in rows]
+
+
+def _parse_cell(column: str, value: str):
+    """A ``scores.csv`` cell back to its type: text ids, the ``silent`` flag, metrics
+    (empty for silent references: NaN)."""
+    if column in ("kind", "id"):
+        return value
+    if column == "silent":
+        return value == "True"
+    return float(value) if value else math.nan
 
 
 def compare_scores(a: List[dict], b: List[dict], metric: str = "sdr") -> List[dict]:
@@ -160,12 +166,14 @@ def compare_scores(a: List[dict], b: List[dict], metric: str = "sdr") -> List[di
     the mean paired difference ``diff`` (a - b) with its 95 % interval half-width ``ci95``
     (normal approximation, 1.96 standard errors) and ``wins`` (share of targets where a > b).
     """
+    for name, rows in (("A", a), ("B", b)):
+        if not any(metric in r for r in rows):
+            raise ValueError(f"Run {name} has no {metric!r} scores (SDRi needs the mixtures)")
     values_b = {(r["kind"], r["id"]): r.get(metric) for r in b if not r.get("silent")}
     kinds: Dict[str, List[tuple]] = defaultdict(list)
     for r in a:
-        vb = values_b.get((r["kind"], r["id"]))
-        va = r.get(metric)
-        if not r.get("silent") and vb is not None and math.isfinite(va) and math.isfinite(vb):
+        va, vb = r.get(metric, math.nan), values_b.get((r["kind"], r["id"]), math.nan)
+        if not r.get("silent") and math.isfinite(va) and math.isfinite(vb):
             kinds[r["kind"]].append((va, vb))
     lines = []
     for kind, pairs in kinds.items():
@@ -267,6 +275,7 @@ def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iter
     """
     import logging
     from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
 
     from tqdm.auto import tqdm
 
@@ -286,14 +295,14 @@ def score_pairs(pairs: List[dict], backend: str = "museval", extra_metrics: Iter
     for i, pair in enumerate(pairs):
         groups[(pair["reference"], pair.get("mixture"))].append(i)
     tasks = [[pairs[i] for i in indices] for indices in groups.values()]
-    args = (info["backend"], tuple(extra_metrics))
+    options = {"backend": info["backend"], "extra_metrics": tuple(extra_metrics)}
     rows: List[Optional[dict]] = [None] * len(pairs)
     with tqdm(total=len(pairs), desc="scoring", disable=not progress, unit="pair") as bar:
         if jobs == 1:
-            results = (_score_group(task, *args) for task in tasks)
+            results = map(partial(_score_group, **options), tasks)
         else:
             pool = ProcessPoolExecutor(jobs)
-            results = pool.map(_score_group_single_thread, tasks, *zip(*[args] * len(tasks)))
+            results = pool.map(partial(_score_group_single_thread, **options), tasks)
         try:
             for indices, group_rows in zip(groups.values(), results):
                 for i, row in zip(indices, group_rows):

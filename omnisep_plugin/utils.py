@@ -1,9 +1,10 @@
 """Small helpers shared by the package: atomic file writes, reading saved packages."""
 import contextlib
+import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 
 @contextlib.contextmanager
@@ -26,6 +27,14 @@ def atomic_write(path: Union[str, os.PathLike]) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_csv(path: Union[str, os.PathLike], rows: Iterable[dict], fields: Sequence[str]) -> None:
+    """Write ``rows`` (dicts) as a CSV with the header ``fields``, atomically."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def load_package(path: Union[str, os.PathLike], what: str,

@@ -144,3 +144,6 @@ def test_paired_comparison_of_two_runs(tmp_path):
     assert f"| text | 200 | {line['mean_a']:.2f} | {line['mean_b']:.2f} | {line['diff']:+.2f} ±" in result.output
     result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "a/results.md")])
     assert result.exit_code == 2 and "not a scores.csv" in result.output
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                                      "--metric", "sdri"])  # scored without mixtures
+    assert result.exit_code == 2 and "Run A has no 'sdri' scores" in result.output

@@ -472,8 +472,6 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
 def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
     """Separate freshly rendered 0 dB instrument pairs with text queries; print SDRi per
     target and the share of targets >= 3 dB above the mixture (needs FluidSynth)."""
-    import csv
-
     import numpy as np
 
     from ..evaluation import fresh_pair_gains
@@ -487,9 +485,7 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
         if pair_list and any(len(p) != 2 for p in pair_list):
             raise ValueError(f"--pairs takes a+b,c+d,..., got {pairs!r}")
         rows = fresh_pair_gains(model, encoder, pair_list, seconds, seed, progress=True)
-    except (FileNotFoundError, ValueError) as err:
-        raise BadInput(str(err))
-    except RuntimeError as err:  # FluidSynth or the soundfont missing
+    except (FileNotFoundError, ValueError, RuntimeError) as err:  # RuntimeError: no FluidSynth
         raise BadInput(str(err))
     click.echo(f"{'pair':<28} {'target':<16} {'SDRi':>6} {'SDR':>6} selected")
     for r in rows:
@@ -502,11 +498,8 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
                f"min {gains.min():.2f}; >= 3 dB: {np.mean(gains >= 3):.1%}; "
                f"selected: {np.mean([r['selected'] for r in rows]):.1%}")
     if csv_path:
-        from ..utils import atomic_write
-        with atomic_write(csv_path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        from ..utils import write_csv
+        write_csv(csv_path, rows, list(rows[0]))
 
 
 def _parse_weights(weights, text, image, audio):

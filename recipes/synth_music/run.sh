@@ -53,9 +53,10 @@ ablation_args() {
     no_mixup) echo "--set query.mixup_mode=random" ;;      # one random modality per example
     text_only) echo "--set query.modalities=[text]" ;;
     audio_only) echo "--set query.modalities=[audio]" ;;
-    *) echo "unknown ablation $1" >&2; exit 2 ;;
+    *) echo "$0: unknown ablation $1 (switch no_mixup text_only audio_only)" >&2; exit 2 ;;
   esac
 }
+for name in $ablations; do ablation_args $name >/dev/null; done   # fail before any stage
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: render the corpus (FluidSynth, FluidR3_GM)"

@@ -79,6 +79,9 @@ def test_vggsound_recipe_end_to_end(tmp_path, tiny):
 def test_missing_arguments_are_clear(tmp_path):
     out = _run("recipes/music/run.sh", tmp_path)
     assert out.returncode == 2 and "--corpus-dir is required" in out.stderr
+    out = _run("recipes/synth_music/run.sh", tmp_path, "--ablations", "switch nomix")
+    assert out.returncode == 2 and "unknown ablation nomix" in out.stderr
+    assert not (tmp_path / "data").exists()  # refused before stage 0
 
 
 def test_synth_music_recipe_end_to_end(tmp_path):
