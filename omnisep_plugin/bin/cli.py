@@ -79,6 +79,57 @@ def synth(corpus_dir, output_dir):
         raise BadInput(str(err))
 
 
+@prepare.command("omni", context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path())
+def omni_manifests(corpus_dir, output_dir):
+    """A built omni corpus -> omni_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
+    from ..data.recipes.omni import prepare_omni
+    try:
+        _report(prepare_omni(corpus_dir, output_dir))
+    except (FileNotFoundError, ValueError) as err:
+        raise BadInput(str(err))
+
+
+def _split_counts(text: str) -> dict:
+    try:
+        return {k: int(v) for k, v in (item.split("=") for item in text.split(",") if item)}
+    except ValueError:
+        raise BadInput(f"Expected SPLIT=N,SPLIT=N..., got {text!r}")
+
+
+@cli.command("build-omni", context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(file_okay=False))
+@click.option("--cache-dir", default="~/.cache/omnisep/omni", show_default=True,
+              help="Where the Debian packages are downloaded and unpacked (reused).")
+@click.option("--instrument-clips", default="train=12,valid=1,test=2", help="Clips per instrument "
+              "and soundfont in each split (the held-out soundfont: --loso-clips).")
+@click.option("--loso-clips", default=3, help="test_loso clips per instrument (held-out soundfont).")
+@click.option("--heldout-soundfont", default="sf_gmbank", help="Soundfont kept out of training "
+              "(fluidr3_gm, timgm6mb, sf_gmbank).")
+@click.option("--speech-clips", default="train=40,valid=2,test=6", help="Clips per voice and split.")
+@click.option("--max-train-clips", default=40, help="Training clips per everyday class at most.")
+@click.option("--seconds", default=6.0, help="Clip length.")
+@click.option("--sounds", type=click.Path(exists=True, dir_okay=False),
+              help="The curated file table (default: the package's omni_tables/sounds.tsv).")
+@click.option("-j", "--num-jobs", default=2)
+def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soundfont,
+               speech_clips, max_train_clips, seconds, sounds, num_jobs):
+    """Fetch the Debian packages and build the open-domain corpus (resumable)."""
+    from ..data.recipes import omni
+    plan = omni.CorpusPlan(seconds=seconds, instrument_clips=_split_counts(instrument_clips),
+                           loso_clips=loso_clips, heldout_soundfont=heldout_soundfont,
+                           speech_clips=_split_counts(speech_clips),
+                           max_train_clips_per_class=max_train_clips)
+    try:
+        stats = omni.build_omni_corpus(corpus_dir, Path(cache_dir).expanduser(), plan,
+                                       sounds=omni.load_sounds(sounds) if sounds else None,
+                                       num_jobs=num_jobs)
+    except (RuntimeError, ValueError) as err:
+        raise BadInput(str(err))
+    click.echo(f"{stats['classes']} classes, clips per split {stats['clips']}, {stats['wall_s']:.0f} s")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("corpus", type=click.Choice(["synth_music", "synth_sfx"]))
 @click.argument("corpus_dir", type=click.Path(file_okay=False))
@@ -318,17 +369,113 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
 @click.option("--n-src", default=2)
 @click.option("--n-samples", default=65535)
 @click.option("--seed", default=1234)
-def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed):
+@click.option("--gain-range", default="0.5,1.5", help="LOW,HIGH: each source's gain is U(LOW, HIGH) "
+              "(0.5623,1.7783: -5 to +5 dB).")
+def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed, gain_range):
     """Write a fixed, seeded list of test mixtures (cut ids, offsets, gains)."""
     from lhotse import CutSet
 
     from ..data.mixtures import make_test_mixtures
     try:
+        low, high = (float(g) for g in gain_range.split(","))
         make_test_mixtures(CutSet.from_file(cuts_path), n_mixtures, n_src, n_samples, seed,
-                           path=output_json)
+                           gain_range=(low, high), path=output_json)
     except ValueError as err:
         raise click.ClickException(str(err))
     click.echo(f"wrote {n_mixtures} mixtures to {output_json}")
+
+
+@cli.command("absent-targets", context_settings=CONTEXT)
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("mixtures_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_csv", type=click.Path(dir_okay=False))
+@click.option("--query-set", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Label embeddings (<prefix>_query_set.pt): the text queries.")
+@click.option("--seed", default=0)
+@click.option("--device", default="cpu")
+def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, seed, device):
+    """Estimate-to-mixture energy for a query of a source in the mixture vs a class not in it."""
+    from lhotse import CutSet
+
+    from ..models import OmniSep
+    from ..open_domain import absent_summary, absent_target_rows, write_rows
+    from ..query import QuerySet
+    try:
+        model = OmniSep.from_pretrained(model_path).to(device)
+        rows = absent_target_rows(model, CutSet.from_file(cuts_path).to_eager(), mixtures_path,
+                                  QuerySet.load(query_set), seed=seed)
+    except (FileNotFoundError, ValueError) as err:
+        raise BadInput(str(err))
+    write_rows(output_csv, rows)
+    click.echo(", ".join(f"{k} {v:.2f}" for k, v in absent_summary(rows).items()))
+
+
+@cli.command("best-run", context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--link", type=click.Path(), help="Make this path a symbolic link to the best run.")
+@click.option("--valid-cuts", type=click.Path(exists=True, dir_okay=False),
+              help="Embedded validation cuts: score every final model on --valid-mixtures.")
+@click.option("--valid-mixtures", type=click.Path(exists=True, dir_okay=False))
+def best_run(runs, link, valid_cuts, valid_mixtures):
+    """Compare training runs (Markdown), by their final models' text-query SI-SDRi on the
+    validation mixtures when given, else by the last logged validation SI-SDR; link the best."""
+    import os
+
+    from lhotse import CutSet
+
+    from ..open_domain import compare_runs, table_markdown
+    if (valid_cuts is None) != (valid_mixtures is None):
+        raise BadInput("Pass both --valid-cuts and --valid-mixtures, or neither")
+    cuts = CutSet.from_file(valid_cuts).to_eager() if valid_cuts else None
+    rows = compare_runs(runs, cuts, valid_mixtures)
+    click.echo(table_markdown(rows, first="run"))
+    if link:
+        best = next(r for r in runs if Path(r).name == rows[0]["run"])
+        tmp = Path(link).with_name(Path(link).name + ".tmp")
+        if tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(os.path.relpath(Path(best).resolve(), Path(link).resolve().parent), tmp)
+        os.replace(tmp, link)
+        click.echo(f"best: {rows[0]['run']} -> {link}")
+
+
+@cli.command("category-report", context_settings=CONTEXT)
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--mixtures", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The held-out recordings' fixed mixtures (test_mixtures.json).")
+@click.option("--loso-mixtures", type=click.Path(exists=True, dir_okay=False),
+              help="The held-out soundfont's fixed mixtures.")
+@click.option("--classes", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The corpus's classes.json (label -> category).")
+def category_report(model_dir, mixtures, loso_mixtures, classes):
+    """Markdown: SDRi / SI-SDRi per category and query kind, the held-out soundfont, and
+    present vs absent targets, from the folders stages 5-6 of recipes/omni wrote."""
+    from ..open_domain import (absent_summary, category_table, load_categories, read_rows,
+                               table_markdown, target_labels)
+    model_dir = Path(model_dir)
+    categories = load_categories(classes)
+    kinds = ["text", "audio", "composed", "text+neg", "audio+neg", "composed+neg", "free_text",
+             "free_text+aug"]
+    out = []
+    for name, mix_path in (("test", mixtures), ("test_loso", loso_mixtures)):
+        scores = model_dir / name / "results" / "scores.csv"
+        if mix_path is None or not scores.is_file():
+            continue
+        rows, labels = read_rows(scores), target_labels(mix_path)
+        title = ("Held-out recordings" if name == "test" else "Instruments of the held-out soundfont")
+        for metric in ("sdri", "si_sdri"):
+            out.append(f"### {title}: {metric.upper().replace('_', '-')} (dB), mean per category\n")
+            out.append(table_markdown(category_table(rows, labels, categories, metric,
+                                                     [k for k in kinds if any(r["kind"] == k for r in rows)])))
+    absent = model_dir / "absent.csv"
+    if absent.is_file():
+        out.append("### Present vs absent targets (estimate-to-mixture energy, dB; text queries)\n")
+        out.append(table_markdown([{"measure": k, "dB": v} for k, v in absent_summary(read_rows(absent)).items()],
+                                  first="measure"))
+    if not out:
+        raise BadInput(f"No scores under {model_dir}: run stages 5-6 first")
+    click.echo("\n".join(out))
 
 
 @cli.command("separate-test", context_settings=CONTEXT)

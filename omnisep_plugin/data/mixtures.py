@@ -51,6 +51,12 @@ class MixtureDataset(torch.utils.data.Dataset):
         gain_range: each source is scaled by ``U(gain_range)`` then clipped to [-1, 1].
         divide_by_n: also divide each source by ``n_src`` (CLIPSep's reference code does).
         seed: seeds the partner, crop and gain draws (a generator per dataset).
+        min_src: when below ``n_src``, each mixture has ``U{min_src..n_src}`` real sources;
+            the remaining slots are *absent* targets: a silent source whose query names a
+            class that is not in the mixture (the model learns to return silence for it).
+        augment: a :class:`~omnisep_plugin.data.augment.MixtureAugment` (levels, EQ, rooms,
+            band limits, backgrounds) instead of the plain gains; then ``mixture`` is the
+            sum of the sources plus a background.
 
     Returns (``__getitem__(cuts)``), for a batch of B sampled cuts:
 
@@ -62,15 +68,21 @@ class MixtureDataset(torch.utils.data.Dataset):
             "text_emb" / "image_emb" / "audio_emb": float tensor [B, n_src, dim]
                                                   # zeros where missing
             "has_text" / "has_image" / "has_audio": bool tensor [B, n_src],
+            "present": bool tensor [B, n_src],       # False: an absent target
             "labels": list of B lists of n_src labels,
             "cut_ids": list of B lists of n_src cut ids,
         }
     """
 
     def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
-                 gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0):
+                 gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0,
+                 min_src: Optional[int] = None, augment=None):
         super().__init__()
         self.n_src, self.n_samples = n_src, n_samples
+        self.min_src = n_src if min_src is None else min_src
+        if not 1 <= self.min_src <= n_src:
+            raise ValueError(f"min_src must be in [1, n_src={n_src}], got {min_src}")
+        self.augment = augment
         self.by_label = None if pool is None else self._group(check_unique_ids(pool), "pool")
         self.gain_range, self.divide_by_n = gain_range, divide_by_n
         self.seed = seed
@@ -114,8 +126,21 @@ class MixtureDataset(torch.utils.data.Dataset):
             cuts, rng = item, self.rng
         by_label = self.by_label or self._group(cuts, "batch")
         groups = [[cut, *self._partners(cut, by_label, rng)] for cut in cuts]
-        sources = torch.from_numpy(np.stack([[self._source(c, rng) for c in g] for g in groups]))
-        batch = {"mixture": sources.sum(1), "sources": sources,
+        n_present = [rng.randint(self.min_src, self.n_src) if self.min_src < self.n_src
+                     else self.n_src for _ in groups]
+        present = torch.tensor([[i < k for i in range(self.n_src)] for k in n_present])
+        mixtures, sources = [], []
+        for g, k in zip(groups, n_present):
+            clean = np.stack([self._source(c, rng) if i < k else np.zeros(self.n_samples, np.float32)
+                              for i, c in enumerate(g)])
+            if self.augment is not None:
+                mix, clean = self.augment.mix(clean, rng)
+            else:
+                mix = clean.sum(0)
+            mixtures.append(mix)
+            sources.append(clean)
+        batch = {"mixture": torch.from_numpy(np.stack(mixtures)),
+                 "sources": torch.from_numpy(np.stack(sources)), "present": present,
                  "labels": [[cut_label(c) for c in g] for g in groups],
                  "cut_ids": [[c.id for c in g] for g in groups]}
         batch.update(collate_embeddings(groups))

@@ -65,3 +65,36 @@ def two_source_batch(batch: int = 2, seconds: float = 1.0, sample_rate: int = 16
     high = 0.3 * high / high.abs().amax(-1, keepdim=True)
     sources = torch.stack([low, high], dim=1)
     return sources.sum(1), sources
+
+
+def dummy_embedded_cuts(folder: Union[str, os.PathLike], n_classes: int = 4, per_class: int = 2,
+                        seconds: float = 1.0, dim: int = 8, seed: int = 0):
+    """An eager CutSet of harmonic tones, ``per_class`` cuts of each of ``n_classes`` classes
+    (``class0``, ...), with random unit text and audio query arrays attached as
+    :func:`~omnisep_plugin.data.embed.embed_cuts` does (``text_emb`` / ``audio_emb``)."""
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+    from lhotse.features.io import NumpyFilesWriter
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    text = {c: rng.standard_normal(dim) for c in range(n_classes)}
+    cuts = []
+    with NumpyFilesWriter(folder / "arrays") as writer:
+        for c in range(n_classes):
+            for i in range(per_class):
+                cut_id = f"class{c}-{i}"
+                path = folder / f"{cut_id}.wav"
+                sf.write(path, harmonic_tone(110 * 2 ** (c * 5 / 12) * (1 + 0.01 * i), seconds).numpy(), 16000)
+                rec = Recording.from_file(path, recording_id=cut_id)
+                sup = SupervisionSegment(cut_id, cut_id, 0.0, rec.duration, custom={"label": f"class{c}"})
+                cut = MonoCut(cut_id, 0.0, rec.duration, 0, recording=rec, supervisions=[sup])
+                for kind, vec in (("text", text[c]), ("audio", text[c] + 0.3 * rng.standard_normal(dim))):
+                    vec = (vec / np.linalg.norm(vec)).astype(np.float32)
+                    cut = cut.with_custom(f"{kind}_emb", writer.store_array(f"{cut_id}.{kind}", vec))
+                cuts.append(cut)
+    return CutSet.from_cuts(cuts).to_eager()

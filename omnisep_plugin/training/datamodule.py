@@ -3,6 +3,7 @@ import pytorch_lightning as pl
 import torch
 from lhotse import CutSet
 
+from ..data.augment import MixtureAugment
 from ..data.mixtures import MixtureDataset, load_test_mixtures, render_mixture, collate_embeddings
 from .sampler import NumberedBatches
 
@@ -37,7 +38,9 @@ class MixtureDataModule(pl.LightningDataModule):
         valid_cuts / valid_mixtures: embedded validation cuts and their fixed mixtures
             (``make_test_mixtures``); both or neither.
         batch_size: mixtures per step and device; n_src, n_samples, gain_range,
-            divide_by_n: see MixtureDataset; num_workers: DataLoader workers.
+            divide_by_n, min_src: see MixtureDataset; augment: the settings of
+            :class:`MixtureAugment` (a dict; empty or None: no augmentation);
+            num_workers: DataLoader workers.
 
     The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
     resume, so a killed run continues on the batches it would have seen.
@@ -45,7 +48,8 @@ class MixtureDataModule(pl.LightningDataModule):
 
     def __init__(self, train_cuts, valid_cuts=None, valid_mixtures=None, batch_size: int = 128,
                  n_src: int = 2, n_samples: int = 65535, gain_range=(0.5, 1.5),
-                 divide_by_n: bool = False, num_workers: int = 2, seed: int = 0):
+                 divide_by_n: bool = False, num_workers: int = 2, seed: int = 0,
+                 min_src=None, augment=None):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
@@ -53,6 +57,8 @@ class MixtureDataModule(pl.LightningDataModule):
         self.batch_size, self.n_src, self.n_samples = batch_size, n_src, n_samples
         self.gain_range, self.divide_by_n = tuple(gain_range), divide_by_n
         self.num_workers, self.seed = num_workers, seed
+        self.min_src = min_src
+        self.augment = MixtureAugment.from_dict(augment)
         self.resume_index = 0
 
     def _rank(self):
@@ -69,7 +75,8 @@ class MixtureDataModule(pl.LightningDataModule):
         batches.start_at(max(start, self.resume_index))
         dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
                                  gain_range=self.gain_range, divide_by_n=self.divide_by_n,
-                                 seed=f"{self.seed}-rank{rank}")
+                                 seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
+                                 augment=self.augment)
         return torch.utils.data.DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

@@ -28,7 +28,8 @@ def warmup_step_decay(warmup_steps: int, decay_steps: int, decay_factor: float):
 class OmniSepSystem(pl.LightningModule):
     """Trains an :class:`OmniSep` on batches of :class:`~omnisep_plugin.data.mixtures.MixtureDataset`.
 
-    The training step mixes the sources on the device (``mix = sources.sum(1)``), builds one
+    The training step takes the batch's ``mixture`` (the sum of the sources, plus a
+    background when the data are augmented; ``sources.sum(1)`` if absent), builds one
     query per source with :class:`QueryMixup` from the cached embeddings, and minimises the
     weighted BCE of eq. 3 (STFT, warp and targets all on the device, inside the model).
     Validation separates fixed mixtures with the equal-weight query of the training
@@ -63,7 +64,8 @@ class OmniSepSystem(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         sources = batch["sources"]
-        loss = self.model.compute_loss(sources.sum(1), sources, self.queries(batch))
+        mixture = batch["mixture"] if "mixture" in batch else sources.sum(1)
+        loss = self.model.compute_loss(mixture, sources, self.queries(batch))
         self.log("train_loss", loss, prog_bar=True, batch_size=sources.shape[0])
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
         return loss

@@ -34,6 +34,7 @@ class Clip:
     label: str
     split: str
     rel: str  # path of its files relative to audio/, frames/ and videos/ (without suffix)
+    custom: Dict[str, object] = field(default_factory=dict)  # more supervision ``custom`` fields
 
 
 @dataclass
@@ -140,7 +141,7 @@ def build_manifests(corpus_dir: Path, clips: Iterable[Clip], descriptions: Dict[
         sup = SupervisionSegment(
             id=clip.clip_id, recording_id=clip.clip_id, start=0.0, duration=rec.duration,
             channel=0, custom={"label": clip.label, "text": descriptions[clip.label],
-                               "frames": frames})
+                               "frames": frames, **clip.custom})
         recs, sups = per_split.setdefault(clip.split, ([], []))
         recs.append(rec)
         sups.append(sup)

@@ -1,0 +1,189 @@
+"""Judging an open-domain model: absent targets, per-category tables, capacity comparison.
+
+- :func:`absent_target_rows`: for every fixed test mixture, the estimate-to-mixture energy
+  ratio (dB) with a text query for a source that *is* in it and for a class that is *not*;
+  a good open-domain separator returns near silence for the second.
+- :func:`category_table`: the scorer's per-target rows (``scores.csv``) grouped by the
+  category of the target's class (speech, instrument, animal, ...), per query kind.
+- :func:`compare_runs`: the validation SI-SDR each training run reached (for choosing a
+  capacity at equal wall time).
+"""
+import csv
+import json
+import math
+import random
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, median
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .data.mixtures import load_test_mixtures, render_mixture
+
+
+def energy_ratio_db(estimate: torch.Tensor, mixture: torch.Tensor) -> float:
+    """``10 log10(|estimate|^2 / |mixture|^2)``: 0 dB = as loud as the mixture.
+
+    Example:
+        >>> round(energy_ratio_db(torch.ones(10) * 0.1, torch.ones(10)), 1)
+        -20.0
+    """
+    num = float((estimate.double() ** 2).sum())
+    den = float((mixture.double() ** 2).sum())
+    return 10 * math.log10(max(num, 1e-20) / max(den, 1e-20))
+
+
+def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
+                       progress: bool = True) -> List[dict]:
+    """Two rows per fixed mixture: ``present`` (text query of its first source) and
+    ``absent`` (text query of a seeded random class that is not in the mixture), each with
+    the estimate-to-mixture energy ratio in dB."""
+    from tqdm.auto import tqdm
+
+    n_samples, entries = load_test_mixtures(mixtures_path)
+    rng = random.Random(seed)
+    device = next(model.parameters()).device
+    rows = []
+    model.eval()
+    for entry in tqdm(entries, desc="present vs absent queries", disable=not progress):
+        mix, _ = render_mixture(entry, cuts, n_samples)
+        inside = {s["label"] for s in entry["sources"]}
+        outside = sorted(set(query_set.labels) - inside)
+        if not outside:
+            continue
+        present, absent = entry["sources"][0]["label"], rng.choice(outside)
+        queries = torch.stack([query_set.embeddings[query_set.labels.index(lab)]
+                               for lab in (present, absent)])
+        with torch.no_grad():
+            est = model(mix[None].to(device), queries[None].to(device))[0].cpu()
+        for kind, label, wav in (("present", present, est[0]), ("absent", absent, est[1])):
+            rows.append({"id": entry["id"], "kind": kind, "label": label,
+                         "ratio_db": round(energy_ratio_db(wav, mix), 3)})
+    return rows
+
+
+def write_rows(path, rows: List[dict]) -> None:
+    from .utils import write_csv
+    write_csv(path, rows, list(rows[0]) if rows else ["id"])
+
+
+def read_rows(path) -> List[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def absent_summary(rows: Sequence[dict]) -> Dict[str, float]:
+    """Mean ratio of present and absent queries and their difference (dB)."""
+    by = defaultdict(list)
+    for r in rows:
+        by[r["kind"]].append(float(r["ratio_db"]))
+    out = {f"{k}_mean_db": mean(v) for k, v in by.items() if v}
+    out.update({f"{k}_median_db": median(v) for k, v in by.items() if v})
+    if "present_mean_db" in out and "absent_mean_db" in out:
+        out["absent_quieter_db"] = out["present_mean_db"] - out["absent_mean_db"]
+    return out
+
+
+def target_labels(mixtures_path) -> Dict[str, str]:
+    """``<mixture id>_<source index>`` -> class label, from a fixed-mixture file."""
+    _, entries = load_test_mixtures(mixtures_path)
+    return {f"{e['id']}_{i}": s["label"] for e in entries for i, s in enumerate(e["sources"])}
+
+
+def category_table(scores: Sequence[dict], labels: Dict[str, str], categories: Dict[str, str],
+                   metric: str = "sdri", kinds: Optional[Sequence[str]] = None) -> List[dict]:
+    """Mean ``metric`` per category and query kind (rows), plus the mean over categories.
+
+    ``scores``: rows of the scorer's ``scores.csv`` (``id``, ``kind``, metrics);
+    ``labels``: target id -> label; ``categories``: label -> category.
+    """
+    cells = defaultdict(list)
+    for row in scores:
+        value = row.get(metric)
+        if value in (None, "") or row.get("silent") in ("True", True):
+            continue
+        value = float(value)
+        if math.isfinite(value):
+            cells[categories[labels[row["id"]]], row["kind"]].append(value)
+    kinds = list(kinds or sorted({k for _, k in cells}))
+    table = []
+    for cat in sorted({c for c, _ in cells}):
+        line = {"category": cat, "targets": max(len(cells[cat, k]) for k in kinds if (cat, k) in cells)}
+        line.update({k: mean(cells[cat, k]) for k in kinds if cells.get((cat, k))})
+        table.append(line)
+    if table:
+        overall = {"category": "mean over categories", "targets": sum(t["targets"] for t in table)}
+        overall.update({k: mean(t[k] for t in table if k in t) for k in kinds if any(k in t for t in table)})
+        table.append(overall)
+    return table
+
+
+def table_markdown(table: List[dict], first: str = "category") -> str:
+    """A list of dicts as a Markdown table (floats to 2 decimals)."""
+    if not table:
+        return "(no rows)\n"
+    cols = [first] + [c for c in table[0] if c != first]
+    for t in table[1:]:
+        cols += [c for c in t if c not in cols]
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    lines += ["| " + " | ".join(fmt(t.get(c, "")) for c in cols) + " |" for t in table]
+    return "\n".join(lines) + "\n"
+
+
+def run_summary(run_dir) -> dict:
+    """Last validation SI-SDR, steps and parameters of a training run folder."""
+    from .training.run import read_metric
+    run_dir = Path(run_dir)
+    steps, values = read_metric(run_dir / "logs" / "metrics.csv", "val_si_sdr")
+    conf = {}
+    if (run_dir / "conf.yaml").is_file():
+        import yaml
+        conf = yaml.safe_load((run_dir / "conf.yaml").read_text())
+    params = None
+    if (run_dir / "omnisep.pth").is_file():
+        from .models import OmniSep
+        params = sum(p.numel() for p in OmniSep.from_pretrained(str(run_dir / "omnisep.pth")).parameters())
+    return {"run": run_dir.name, "val_si_sdr": values[-1] if values else float("nan"),
+            "step": steps[-1] if steps else 0, "params": params,
+            "widths": conf.get("model", {}).get("unet_widths"),
+            "crop": conf.get("data", {}).get("n_samples")}
+
+
+def text_query_si_sdri(model, cuts, mixtures_path) -> float:
+    """Mean SI-SDR improvement (dB) over fixed mixtures with each source's text query."""
+    from torchmetrics.functional import scale_invariant_signal_distortion_ratio as si_sdr
+
+    n_samples, entries = load_test_mixtures(mixtures_path)
+    gains = []
+    model.eval()
+    for entry in entries:
+        mix, sources = render_mixture(entry, cuts, n_samples)
+        queries = torch.stack([torch.from_numpy(cuts[s["cut_id"]].load_custom("text_emb")).float()
+                               for s in entry["sources"]])
+        with torch.no_grad():
+            est = model(mix[None], queries[None])[0]
+        gains += (si_sdr(est, sources) - si_sdr(mix.expand_as(sources), sources)).tolist()
+    return mean(gains)
+
+
+def compare_runs(run_dirs: Sequence, valid_cuts=None, valid_mixtures=None) -> List[dict]:
+    """:func:`run_summary` of each run, best first. With ``valid_cuts`` (embedded) and
+    ``valid_mixtures``, every run's final model is also scored on those mixtures with text
+    queries (``valid_text_si_sdri``: the same yardstick for runs stopped at any step) and
+    ranked by it; otherwise by the last logged ``val_si_sdr``."""
+    rows = [run_summary(d) for d in run_dirs]
+    key = "val_si_sdr"
+    if valid_cuts is not None:
+        from .models import OmniSep
+        for row, d in zip(rows, run_dirs):
+            model = OmniSep.from_pretrained(str(Path(d) / "omnisep.pth"))
+            row["valid_text_si_sdri"] = text_query_si_sdri(model, valid_cuts, valid_mixtures)
+        key = "valid_text_si_sdri"
+    return sorted(rows, key=lambda r: -r[key] if math.isfinite(r[key]) else math.inf)
+
+
+def load_categories(classes_json) -> Dict[str, str]:
+    """label -> category from a corpus's ``classes.json``."""
+    return {lab: entry["category"] for lab, entry in json.loads(Path(classes_json).read_text()).items()}

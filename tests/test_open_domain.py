@@ -1,0 +1,112 @@
+"""Judging an open-domain model: absent targets, per-category tables, choosing a capacity."""
+import csv
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from omnisep_plugin import open_domain as od
+from omnisep_plugin.bin.cli import cli
+from omnisep_plugin.data.mixtures import make_test_mixtures
+from omnisep_plugin.testing.dummies import dummy_embedded_cuts, tiny_omnisep
+
+
+class KeepAll(torch.nn.Module):
+    """Returns the mixture for a query whose first coordinate is positive, silence otherwise."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, wav, query):
+        keep = (query[..., 0] > 0).float()[..., None]  # [B, n, 1]
+        return wav[:, None] * keep
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path / "cuts", n_classes=4, per_class=2, seconds=1.0)
+    mixtures = tmp_path / "mix.json"
+    make_test_mixtures(cuts, 6, n_samples=8000, path=mixtures)
+    return cuts, mixtures
+
+
+def test_energy_ratio_of_silence_is_very_low_and_of_the_mixture_zero():
+    mix = torch.randn(1000)
+    assert od.energy_ratio_db(mix, mix) == pytest.approx(0.0)
+    assert od.energy_ratio_db(torch.zeros(1000), mix) < -100
+
+
+def test_absent_rows_query_a_class_outside_each_mixture(corpus):
+    cuts, mixtures = corpus
+    from omnisep_plugin.query import QuerySet
+    labels = sorted({c.supervisions[0].custom["label"] for c in cuts})
+    # the query of class0 and class2 "keeps"; class1 and class3 return silence
+    emb = torch.tensor([[1.0 if i % 2 == 0 else -1.0] + [0.0] * 7 for i in range(len(labels))])
+    rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, emb), progress=False)
+    entries = json.loads(mixtures.read_text())["mixtures"]
+    assert len(rows) == 2 * len(entries)
+    for entry, present, absent in zip(entries, rows[::2], rows[1::2]):
+        inside = {s["label"] for s in entry["sources"]}
+        assert present["kind"] == "present" and present["label"] == entry["sources"][0]["label"]
+        assert absent["kind"] == "absent" and absent["label"] not in inside
+        keeps = lambda lab: labels.index(lab) % 2 == 0  # noqa: E731
+        assert (present["ratio_db"] == pytest.approx(0.0)) == keeps(present["label"])
+        assert (absent["ratio_db"] < -100) == (not keeps(absent["label"]))
+    summary = od.absent_summary(rows)
+    assert summary["absent_quieter_db"] == pytest.approx(summary["present_mean_db"] - summary["absent_mean_db"])
+
+
+def test_category_table_averages_per_category_then_over_categories():
+    scores = [{"id": "m0_0", "kind": "text", "sdri": "4.0"}, {"id": "m0_1", "kind": "text", "sdri": "8.0"},
+              {"id": "m1_0", "kind": "text", "sdri": "10.0"}, {"id": "m1_1", "kind": "text", "sdri": "nan"},
+              {"id": "m0_0", "kind": "audio", "sdri": "1.0"}]
+    labels = {"m0_0": "dog", "m0_1": "cat", "m1_0": "cello", "m1_1": "dog"}
+    table = od.category_table(scores, labels, {"dog": "animal", "cat": "animal", "cello": "instrument"},
+                              kinds=["text", "audio"])
+    by = {row["category"]: row for row in table}
+    assert by["animal"]["text"] == pytest.approx(6.0) and by["animal"]["audio"] == pytest.approx(1.0)
+    assert by["instrument"]["text"] == pytest.approx(10.0) and "audio" not in by["instrument"]
+    assert by["mean over categories"]["text"] == pytest.approx(8.0)  # (6 + 10) / 2, not (4+8+10)/3
+    markdown = od.table_markdown(table)
+    assert markdown.startswith("| category | targets | text | audio |") and "6.00" in markdown
+
+
+def test_text_query_si_sdri_of_a_pass_through_is_zero(corpus):
+    cuts, mixtures = corpus
+    class PassThrough(KeepAll):
+        def forward(self, wav, query):
+            return wav[:, None].expand(-1, query.shape[1], -1)
+    assert od.text_query_si_sdri(PassThrough(), cuts, mixtures) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_best_run_ranks_final_models_on_the_validation_mixtures_and_links_the_best(tmp_path, corpus,
+                                                                                  monkeypatch):
+    cuts, mixtures = corpus
+    runs = []
+    for name, bias in (("weak", -1.0), ("strong", 1.0)):
+        run = tmp_path / "exp" / name
+        (run / "logs").mkdir(parents=True)
+        with open(run / "logs" / "metrics.csv", "w", newline="") as f:
+            csv.writer(f).writerows([["step", "val_si_sdr"], [100, 3.0 if name == "weak" else -1.0]])
+        model = tiny_omnisep()
+        with torch.no_grad():
+            model.mask_bias.fill_(bias)
+        model.save(str(run / "omnisep.pth"))
+        runs.append(str(run))
+    # the yardstick itself is tested above; here each final model's score is its bias
+    monkeypatch.setattr(od, "text_query_si_sdri", lambda model, c, m: float(model.mask_bias))
+    valid_cuts = tmp_path / "valid.jsonl.gz"
+    cuts.to_file(valid_cuts)
+    link = tmp_path / "exp" / "model"
+    result = CliRunner().invoke(cli, ["best-run", *runs, "--link", str(link), "--valid-cuts", str(valid_cuts),
+                                      "--valid-mixtures", str(mixtures)])
+    assert result.exit_code == 0, result.output
+    # the logged val_si_sdr favours "weak"; the common yardstick (final models) picks "strong"
+    assert link.resolve().name == "strong" and "best: strong" in result.output
+    assert [r["run"] for r in od.compare_runs(runs, cuts, mixtures)] == ["strong", "weak"]
+    assert [r["run"] for r in od.compare_runs(runs)] == ["weak", "strong"]  # the logged metric
+    bad = CliRunner().invoke(cli, ["best-run", *runs, "--valid-cuts", str(valid_cuts)])
+    assert bad.exit_code == 2 and "both" in bad.output
