@@ -4,8 +4,8 @@ Real recordings differ from a clean corpus in level, colour, room and bandwidth,
 come without a background. :class:`MixtureAugment` draws, for each source of a training
 mixture, a random equaliser (peaking bands and a shelf: Audio-EQ-Cookbook biquads run by
 ``scipy.signal.sosfilt``),
-a simulated room (Lhotse's ``FastRandomRIRGenerator``: synthetic impulse responses, T60 up
-to ``max_t60``), a sample-rate round trip through a lower rate (telephone / old-recording
+a simulated room (one of a bank of 256 seeded synthetic impulse responses from Lhotse's
+``FastRandomRIRGenerator``, T60 up to ``max_t60``), a sample-rate round trip through a lower rate (telephone / old-recording
 bandwidth), and a level relative to the first source (``level_db``, default -5 to +5 dB on
 the active RMS); then it adds a background (coloured noise or a music bed) under the sum.
 
@@ -13,6 +13,7 @@ Each transform is applied to a *source*, so the separation target is the source 
 the mixture (its room and colour included): ``mixture == sources.sum(0) + background``.
 All draws come from the ``random.Random`` passed in, so a batch is a function of its seed.
 """
+import functools
 import json
 import random
 from dataclasses import dataclass, field, fields
@@ -50,7 +51,7 @@ class MixtureAugment:
     reverb_prob: float = 0.3
     max_t60: float = 0.8
     bandlimit_prob: float = 0.15
-    bandlimit_rates: Tuple[int, ...] = (8000, 11025, 12000)
+    bandlimit_rates: Tuple[int, ...] = (8000, 10000, 12000)   # small ratios to 16 kHz: cheap kernels
     noise_prob: float = 0.5
     noise_snr_db: Tuple[float, float] = (15.0, 40.0)
     music_prob: float = 0.15
@@ -200,20 +201,30 @@ def random_eq(wav: np.ndarray, rng: random.Random, gain_db=(-9.0, 9.0), bands=(1
     return y if np.all(np.isfinite(y)) else wav
 
 
-def random_room(wav: np.ndarray, rng: random.Random, max_t60: float = 0.8,
-                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``wav`` in a simulated room: a synthetic impulse response (Lhotse's
-    ``FastRandomRIRGenerator``), same length and active level as the dry input."""
-    from lhotse.augmentation.utils import FastRandomRIRGenerator
-    from scipy.signal import fftconvolve
+#: Rooms are drawn from a bank of this many seeded impulse responses (each made once per process).
+N_ROOMS = 256
 
+
+@functools.lru_cache(maxsize=N_ROOMS)
+def room_impulse_response(seed: int, max_t60: float = 0.8, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The synthetic room impulse response number ``seed`` (Lhotse's ``FastRandomRIRGenerator``:
+    T60 up to ``max_t60``), the same in every process; cached, since one costs ~0.1 s."""
+    from lhotse.augmentation.utils import FastRandomRIRGenerator
     import torch
 
-    seed = rng.getrandbits(31)
     with torch.random.fork_rng(devices=[]):  # the generator also draws from torch's global RNG
         torch.manual_seed(seed)
-        rir = FastRandomRIRGenerator(sr=sample_rate, max_T60=max_t60, room_seed=seed,
-                                     source_seed=seed + 1)(nsource=1)[0]
+        return FastRandomRIRGenerator(sr=sample_rate, max_T60=max_t60, room_seed=seed,
+                                      source_seed=seed + 1)(nsource=1)[0]
+
+
+def random_room(wav: np.ndarray, rng: random.Random, max_t60: float = 0.8,
+                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``wav`` in a simulated room (one of :data:`N_ROOMS` seeded impulse responses), same
+    length and active level as the dry input."""
+    from scipy.signal import fftconvolve
+
+    rir = room_impulse_response(rng.randrange(N_ROOMS), max_t60, sample_rate)
     wet = fftconvolve(wav, rir)[:len(wav)]
     rms = active_rms(wav)
     return set_level(wet, 20 * np.log10(rms)) if rms > 0 else wav
