@@ -53,7 +53,7 @@ def clip_rtf(model, batch: int, device) -> float:
 
 def file_child(widths, path, out):
     """Run in a subprocess: separate one file, print wall seconds and peak RSS."""
-    from omnisep_plugin.separator import separate_file
+    from omnisep_plugin.separation import separate_file
 
     model = build_model(widths)
     start = time.perf_counter()

@@ -97,7 +97,7 @@ def test_best_run_ranks_final_models_on_the_validation_mixtures_and_links_the_be
         model.save(str(run / "omnisep.pth"))
         runs.append(str(run))
     # the yardstick itself is tested above; here each final model's score is its bias
-    monkeypatch.setattr(od, "text_query_si_sdri", lambda model, c, m: float(model.mask_bias))
+    monkeypatch.setattr(od, "text_query_si_sdri", lambda model, c, m: float(model.mask_bias.detach()))
     valid_cuts = tmp_path / "valid.jsonl.gz"
     cuts.to_file(valid_cuts)
     link = tmp_path / "exp" / "model"

@@ -1,6 +1,6 @@
 """OmniSep: query-conditioned sound separation as an Asteroid model."""
 import os
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,6 +16,14 @@ from .spectral import STFT, LogFrequencyWarp
 
 _EPS = 1e-10
 _QUERY_ACTIVATIONS = ("sigmoid", "none")
+#: Names ``OmniSep.from_pretrained`` accepts besides paths -> a function giving the package's
+#: path. Filled by :mod:`omnisep_plugin.pipelines` (the model knows no shipped file).
+_PRETRAINED: Dict[str, Callable[[], Union[str, os.PathLike]]] = {}
+
+
+def register_pretrained(name: str, path_getter: Callable[[], Union[str, os.PathLike]]) -> None:
+    """Let ``OmniSep.from_pretrained(name)`` load the package at ``path_getter()``."""
+    _PRETRAINED[name] = path_getter
 
 
 class OmniSep(BaseModel):
@@ -191,9 +199,9 @@ class OmniSep(BaseModel):
 
         ``wav`` is a tensor, numpy array or audio file path (then ``<name>_est1.wav`` is
         written); e.g. ``model.separate("mix.wav", query=q, resample=True)``. See
-        :mod:`omnisep_plugin.separate`.
+        :mod:`omnisep_plugin.separation`.
         """
-        from ..separate import separate
+        from ..separation import separate
         return separate(self, wav, output_dir=output_dir, force_overwrite=force_overwrite,
                         resample=resample, **kwargs)
 
@@ -257,16 +265,13 @@ class OmniSep(BaseModel):
     def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "OmniSep":
         """Load a model package (dict or local file written by :meth:`save` / ``serialize``).
 
-        ``"default"`` (or another name in :data:`omnisep_plugin.pretrained.BUNDLES`) loads the
-        model shipped inside the package. Never downloads: a path that does not exist is a
-        ``FileNotFoundError``.
+        ``"default"`` (or another name registered with :func:`register_pretrained`: see
+        :data:`omnisep_plugin.pipelines.BUNDLES`) loads the model shipped inside the package.
+        Never downloads: a path that does not exist is a ``FileNotFoundError``.
         """
         conf = pretrained_model_conf_or_path
-        if isinstance(conf, str) and not os.path.exists(conf):
-            from ..pretrained import BUNDLES
-            if conf in BUNDLES:
-                BUNDLES[conf].check()
-                conf = BUNDLES[conf].model
+        if isinstance(conf, str) and not os.path.exists(conf) and conf in _PRETRAINED:
+            conf = _PRETRAINED[conf]()
         if isinstance(conf, (str, os.PathLike)):
             conf = load_package(conf, "OmniSep model file")
         if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:

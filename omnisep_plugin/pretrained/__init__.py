@@ -1,86 +1,9 @@
-"""Models shipped inside the package, loaded from local files only (no network).
+"""The files of the shipped models (``default/``). The bundles that load them are in
+:mod:`omnisep_plugin.pipelines`; importing them from here still works (deprecated)."""
+import warnings
 
-``DEFAULT`` is the embedded default model: a small OmniSep trained by
-``recipes/synth_music`` on instruments rendered from recorded General MIDI samples, with its
-offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 files.
-"""
-from dataclasses import dataclass
-from pathlib import Path
+from ..pipelines import BUNDLES, DEFAULT, OmniSepBundle, export_bundle  # noqa: F401
 
-_HERE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class OmniSepBundle:
-    """Files of a shipped model and how to load them.
-
-    Attributes:
-        name: the name ``OmniSep.from_pretrained`` accepts.
-        folder: where its files are.
-    """
-
-    name: str
-    folder: Path
-
-    @property
-    def model(self) -> Path:
-        return self.folder / "omnisep.pth"
-
-    @property
-    def audio_encoder(self) -> Path:
-        return self.folder / "audio_encoder.pth"
-
-    @property
-    def query_set(self) -> Path:
-        return self.folder / "query_set.pt"
-
-    @property
-    def example(self) -> Path:
-        return self.folder / "example_mixture.wav"
-
-    def check(self) -> None:
-        missing = [p.name for p in (self.model, self.audio_encoder, self.query_set) if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"The shipped model {self.name!r} lacks {missing} in "
-                                    f"{self.folder}: reinstall omnisep-plugin")
-
-    def get_model(self):
-        """The OmniSep model, in eval mode, on the CPU."""
-        from ..models import OmniSep
-        self.check()
-        return OmniSep.from_pretrained(self.model)
-
-    def get_encoder(self, device="cpu"):
-        """Its query encoder (text and audio queries)."""
-        from ..query.offline import OfflineEncoder
-        self.check()
-        return OfflineEncoder(self.audio_encoder, device=device)
-
-
-DEFAULT = OmniSepBundle("default", _HERE / "default")
-BUNDLES = {DEFAULT.name: DEFAULT}
-
-
-def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder) -> dict:
-    """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
-    back as fp32), the Query-Set, and an example mixture (16-bit WAV). Returns file sizes."""
-    import shutil
-
-    import soundfile as sf
-    import torch
-
-    from ..utils import atomic_write
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for src, dst in ((model_path, "omnisep.pth"), (audio_encoder_path, "audio_encoder.pth")):
-        pkg = torch.load(src, map_location="cpu", weights_only=True)
-        pkg["state_dict"] = {k: v.half() if v.is_floating_point() else v
-                             for k, v in pkg["state_dict"].items()}
-        with atomic_write(folder / dst) as tmp:
-            torch.save(pkg, tmp)
-    shutil.copyfile(query_set_path, folder / "query_set.pt")
-    wav, sr = sf.read(str(example_wav), dtype="float32")
-    with atomic_write(folder / "example_mixture.wav") as tmp:
-        sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
-    return {p.name: p.stat().st_size for p in folder.iterdir()}
+warnings.warn("omnisep_plugin.pretrained is deprecated as a module; import DEFAULT, BUNDLES, "
+              "OmniSepBundle and export_bundle from omnisep_plugin.pipelines",
+              DeprecationWarning, stacklevel=2)

@@ -21,6 +21,8 @@ class QueryEncoder(nn.Module):
     dim: int = 0
     modalities: tuple = ()
     sample_rate: int = 16000
+    #: Shortest audio query (samples at :attr:`sample_rate`): one 1024-point STFT frame.
+    min_audio_samples: int = 1024
 
     def freeze(self) -> "QueryEncoder":
         """Eval mode and ``requires_grad=False`` on every parameter; returns self."""
@@ -87,6 +89,11 @@ class QueryEncoder(nn.Module):
             raise ValueError(f"Audio queries must be non-empty [batch, time], got {tuple(wav.shape)}")
         if not torch.isfinite(wav).all():
             raise ValueError("Audio query contains NaN or Inf samples")
+        if wav.shape[-1] < self.min_audio_samples:
+            raise ValueError(f"Audio query of {wav.shape[-1]} samples is shorter than one "
+                             f"analysis frame ({self.min_audio_samples} samples, "
+                             f"{1000 * self.min_audio_samples / self.sample_rate:.0f} ms at "
+                             f"{self.sample_rate} Hz)")
         return F.normalize(self._embed_audio(wav.float()).float(), dim=-1)
 
     def embed(self, modality: str, inputs) -> torch.Tensor:

@@ -62,17 +62,22 @@ def compose_query(queries: Mapping[str, torch.Tensor],
 
 
 def negative_query(query: torch.Tensor, negative: torch.Tensor, alpha: float,
-                   variant: str = "omnisep") -> torch.Tensor:
+                   variant: str = "omnisep", normalize_negative: bool = True) -> torch.Tensor:
     """Combine a positive and a negative query (training-free, eq. 4 and Table 12 baselines).
 
     - ``omnisep``: ``Q' = (1 + alpha) Q - alpha Q_N`` (the paper's method);
     - ``subtract``: ``Q' = Q - alpha Q_N``;
     - ``interpolate``: ``Q' = (1 - alpha) Q + alpha Q_N``.
 
-    ``alpha = 0`` returns ``query`` unchanged for every variant.
+    ``Q_N`` is L2-normalised first (``normalize_negative``, as the official code's
+    ``q (1 + a) - a normalize(q_neg)``), so that a mean of several negative queries or a raw
+    user tensor weighs as much as one unit-norm query. ``alpha = 0`` returns ``query``
+    unchanged for every variant.
 
     Example:
         >>> negative_query(torch.tensor([1., 0.]), torch.tensor([0., 1.]), 0.5).tolist()
+        [1.5, -0.5]
+        >>> negative_query(torch.tensor([1., 0.]), torch.tensor([0., 4.]), 0.5).tolist()
         [1.5, -0.5]
     """
     if variant not in NEGATIVE_VARIANTS:
@@ -84,6 +89,8 @@ def negative_query(query: torch.Tensor, negative: torch.Tensor, alpha: float,
     if query.shape != negative.shape:
         raise ValueError(f"Query and negative query shapes differ: {tuple(query.shape)} vs "
                          f"{tuple(negative.shape)}")
+    if normalize_negative:
+        negative = F.normalize(negative, dim=-1)
     if variant == "omnisep":
         return (1 + alpha) * query - alpha * negative
     if variant == "subtract":
@@ -103,7 +110,10 @@ class QueryMixup(nn.Module):
         - ``switch`` (CLIPSep's modality switching): one modality for the whole batch per
           step, drawn among those available for every example.
 
-    In eval mode every mode returns the equal-weight mean of the available modalities.
+    In eval mode every mode returns the L2-normalised equal-weight mean of the available
+    modalities: the composed query of the test path (:func:`compose_query`), so that
+    validation measures what inference does (an unnormalised mean of 3 unit vectors has
+    norm about 0.58, never seen at test time).
 
     Args:
         modalities: modalities used in training (a subset of text, image, audio).
@@ -163,4 +173,5 @@ class QueryMixup(nn.Module):
             weights = F.one_hot(scores.argmax(), n_mod).float().expand(batch, n_mod)
         weights = weights.to(stacked.dtype)
         weights = weights.reshape(batch, *([1] * (stacked.dim() - 3)), n_mod, 1)
-        return (stacked * weights).sum(-2) / weights.sum(-2)
+        q = (stacked * weights).sum(-2) / weights.sum(-2)
+        return q if self.training else F.normalize(q, dim=-1)

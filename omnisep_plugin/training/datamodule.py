@@ -3,6 +3,7 @@ import pytorch_lightning as pl
 import torch
 from lhotse import CutSet
 
+from ..config import DataConf
 from ..data.augment import MixtureAugment
 from ..data.mixtures import MixtureDataset, load_test_mixtures, render_mixture, collate_embeddings
 from .sampler import NumberedBatches
@@ -46,10 +47,12 @@ class MixtureDataModule(pl.LightningDataModule):
     resume, so a killed run continues on the batches it would have seen.
     """
 
-    def __init__(self, train_cuts, valid_cuts=None, valid_mixtures=None, batch_size: int = 128,
-                 n_src: int = 2, n_samples: int = 65535, gain_range=(0.5, 1.5),
-                 divide_by_n: bool = False, num_workers: int = 2, seed: int = 0,
-                 min_src=None, augment=None):
+    def __init__(self, train_cuts, valid_cuts=None, valid_mixtures=None,
+                 batch_size: int = DataConf.batch_size, n_src: int = DataConf.n_src,
+                 n_samples: int = DataConf.n_samples, gain_range=(0.5, 1.5),
+                 divide_by_n: bool = DataConf.divide_by_n,
+                 num_workers: int = DataConf.num_workers, seed: int = DataConf.seed,
+                 min_src=DataConf.min_src, augment=DataConf.augment):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")

@@ -6,7 +6,6 @@ copied to ``<exp_dir>/conf.yaml``. Outputs in ``exp_dir``: ``checkpoints/`` (eve
 ``training.ckpt_every`` steps and ``last.ckpt``), ``metrics.csv`` (Lightning CSV logs),
 ``loss.png`` and ``omnisep.pth`` (the trained model as an Asteroid package).
 """
-import copy
 import csv
 import logging
 import os
@@ -15,21 +14,12 @@ from typing import Dict, Iterable, Optional
 
 import yaml
 
+from ..config import train_defaults
 from ..utils import atomic_write
 
-DEFAULTS: Dict[str, dict] = {
-    "model": {},
-    "query": {"modalities": ["text", "image", "audio"], "mixup_mode": "mixup",
-              "per_example": True},
-    "data": {"batch_size": 128, "n_src": 2, "n_samples": 65535, "gain_range": [0.5, 1.5],
-             "divide_by_n": False, "num_workers": 2, "seed": 0},
-    "optim": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 5000,
-              "decay_steps": 100000, "decay_factor": 0.1},
-    "training": {"max_steps": 200000, "max_minutes": None, "grad_clip": 1.0,
-                 "precision": "auto", "val_every": 5000, "ckpt_every": 5000, "seed": 0},
-    "eval": {"alpha": 0.5, "negative_variant": "omnisep",
-             "compose_weights": {"text": 2.0, "image": 2.0, "audio": 1.0}},
-}
+#: The configuration's defaults (a copy of :func:`omnisep_plugin.config.train_defaults`,
+#: their single source).
+DEFAULTS: Dict[str, dict] = train_defaults()
 
 
 def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
@@ -52,7 +42,7 @@ def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
 def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:
     """The defaults updated by the YAML file (and the file its ``base:`` names, first),
     then by ``section.key=value`` overrides."""
-    conf = copy.deepcopy(DEFAULTS)
+    conf = train_defaults()
     if path is not None:
         _read_yaml(Path(path), conf)
     for item in overrides:

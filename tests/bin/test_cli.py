@@ -52,7 +52,7 @@ def test_cli_errors_are_one_line_not_tracebacks(tmp_path):
     CutSet.from_cuts([]).to_file(cuts)
     result = runner.invoke(cli, ["embed", str(cuts), str(tmp_path / "e"),
                                  "--imagebind", str(tmp_path / "nope.pth")])
-    assert result.exit_code == 1 and "imagebind_huge.pth" in result.output
+    assert result.exit_code == 2 and "imagebind_huge.pth" in result.output
     assert "Traceback" not in result.output
 
 
@@ -81,3 +81,37 @@ def test_eval_pairs_prints_gains_and_refuses_unknown_instruments(tmp_path):
     assert result.exit_code == 2 and "Unknown instrument(s) ['kazoo']" in result.output
     result = runner.invoke(cli, ["eval-pairs", "--pairs", "flute"])
     assert result.exit_code == 2 and "--pairs takes a+b" in result.output
+
+
+def test_every_command_reports_user_errors_as_one_line_exit_2(tmp_path):
+    """One rule for all commands (some exited 1, some printed tracebacks)."""
+    import json
+
+    runner = CliRunner()
+    music = tmp_path / "MUSIC"
+    music.mkdir()
+    (music / "MUSIC_solo_videos.json").write_text(json.dumps({"videos": {"violin": "abc"}}))
+    cuts = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(cuts)
+    bad_conf = tmp_path / "bad.yaml"
+    bad_conf.write_text("model: 3\n")
+    cases = [
+        (["prepare", "music", str(music), str(tmp_path / "m")], "lists of video ids"),
+        (["embed", str(cuts), str(tmp_path / "e"), "--offline", str(tmp_path / "x.pth"),
+          "--device", "banana"], "Unknown device 'banana'"),
+        (["train", "--conf", str(bad_conf), "--train-cuts", str(cuts), "--exp-dir",
+          str(tmp_path / "exp")], "must be a mapping"),
+        (["train", "--train-cuts", str(cuts), "--exp-dir", str(tmp_path / "exp"), "--set",
+          "lr=3"], "section.key=value"),
+        (["make-mixtures", str(cuts), str(tmp_path / "m.json")], "holds no cuts"),
+        (["score", str(tmp_path / "s"), "--pairs", str(bad_conf)], "needs a header"),
+        (["compare", str(bad_conf), str(bad_conf)], "not a scores.csv"),
+        (["eval-pairs", "--pairs", "flute"], "--pairs takes a+b"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(cli, args)
+        lines = [l for l in result.output.splitlines() if l.startswith("Error")]
+        assert result.exit_code == 2, (args, result.exit_code, result.output[-1000:])
+        assert len(lines) == 1 and message in lines[0], (args, result.output[-1000:])
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "m").exists() and not (tmp_path / "exp" / "conf.yaml").exists()

@@ -116,7 +116,12 @@ def test_vggsound_splits_instrument_filter_and_clean_list(tmp_path):
     kept = prepare_vggsound(corpus, clean_lists={"test_clean": clean}, drop_instruments=False,
                             valid_fraction=0.0)
     assert len(kept["train"]["cuts"]) == 9
-    assert len(rows) == 12
+    # every clip of the CSV lands in exactly one split (none lost, none twice)
+    ids = [c.id for m in kept.values() for c in m["cuts"]]
+    assert sorted(ids) == sorted(f"{yid}_{start:06d}" for yid, start, _, _ in rows)
+    assert {c.id for c in kept["test"]["cuts"]} == {
+        f"{yid}_{start:06d}" for yid, start, _, split in rows if split == "test"} - {
+        "y0x3_000030", "y2x3_000030"}  # the clean list's clips form their own split
 
 
 def test_vggsound_video_layout_and_errors(tmp_path):

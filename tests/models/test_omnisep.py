@@ -40,12 +40,28 @@ def test_default_model_is_clipsep_sized():
     assert model.stft(torch.zeros(1, 65535)).shape[-1] % model.masker.size_multiple == 0
 
 
-def test_masks_are_in_unit_interval_and_bounded_by_mixture(model):
+def test_apply_query_is_eq_2(model):
+    """logits_i = sum_j w_j q_ij M_j + b with q_i = sigmoid(W Q_i + c), checked element by
+    element against the formula (with non-trivial w, b so that every term matters)."""
+    with torch.no_grad():
+        model.mask_scale.copy_(torch.linspace(-2, 3, model.n_masks))
+        model.mask_bias.fill_(0.7)
+    masks = torch.randn(2, model.n_masks, 5, 3)
+    query = torch.randn(2, 3, D)
+    logits = model.apply_query(masks, query)
+    W, c = model.query_proj.weight, model.query_proj.bias
+    for b in range(2):
+        for i in range(3):
+            q = torch.sigmoid(W @ query[b, i] + c)
+            expected = sum(model.mask_scale[j] * q[j] * masks[b, j] for j in range(model.n_masks))
+            assert torch.allclose(logits[b, i], expected + 0.7, atol=1e-5)
+    # the query matters: another query gives other logits
+    assert not torch.allclose(model.apply_query(masks, query.flip(1)), logits)
+
+
+def test_estimates_are_bounded_by_the_mixture(model):
     mix, _ = two_source_batch(batch=2, seconds=0.5)
     spec, mag = model.forward_encoder(mix)
-    logits = model.apply_query(model.forward_masker(mag), torch.randn(2, 2, D))
-    mask = torch.sigmoid(logits)
-    assert ((mask > 0) & (mask < 1)).all()
     est = model(mix, torch.randn(2, 1, D))
     est_mag = model.stft(est[:, 0]).abs()
     assert (est_mag <= mag[:, 0] * 1.05 + 1e-3).float().mean() > 0.99

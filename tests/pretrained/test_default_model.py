@@ -5,7 +5,7 @@ import torch
 from omnisep_plugin.data.recipes import synth
 from omnisep_plugin.evaluation import fresh_pair_gains
 from omnisep_plugin.models import OmniSep
-from omnisep_plugin.pretrained import DEFAULT
+from omnisep_plugin.pipelines import DEFAULT
 
 try:
     synth._synth()

@@ -41,7 +41,7 @@ def test_binder_round_trip_and_encoder_interface(text_encoder, tmp_path):
 
 def test_binding_puts_clips_next_to_their_label(text_encoder, tmp_path):
     from omnisep_plugin.data.recipes import prepare_music
-    from omnisep_plugin.query.offline import binding_accuracy, train_audio_binder
+    from omnisep_plugin.training.binder import binding_accuracy, train_audio_binder
     from omnisep_plugin.testing.fake_corpus import make_fake_music
 
     make_fake_music(tmp_path, instruments=("violin", "tuba", "flute"), per_class=4, seconds=3)

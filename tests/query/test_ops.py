@@ -50,9 +50,26 @@ def test_switch_mode_picks_one_modality_for_the_whole_step():
     assert seen == {0, 1, 2}
 
 
-def test_eval_mode_is_equal_weight_mean():
-    out = QueryMixup(modalities=("text", "audio")).eval()(_queries())
-    assert torch.allclose(out[0], torch.tensor([0.5, 0.0, 0.5, 0.0]))
+def test_eval_mode_is_the_normalised_composed_query_of_the_test_path():
+    # Validation must see queries like the test path's (unit norm): an unnormalised mean of
+    # three orthogonal unit queries has norm 0.58.
+    for mode in ("mixup", "random", "switch"):
+        out = QueryMixup(mode=mode).eval()(_queries())
+        assert torch.allclose(out.norm(dim=-1), torch.ones(64))
+        assert torch.allclose(out, compose_query(_queries()))
+    two = QueryMixup(modalities=("text", "audio")).eval()(_queries())
+    assert torch.allclose(two[0], torch.tensor([0.5, 0.0, 0.5, 0.0]) * 2 ** 0.5)
+    # with modalities missing per example, the mean of those available, normalised
+    avail = {"text": torch.tensor([True, True]), "image": torch.tensor([False, True]),
+             "audio": torch.tensor([False, True])}
+    out = QueryMixup().eval()({k: v[:2] for k, v in _queries().items()}, available=avail)
+    assert torch.allclose(out[0], torch.eye(4)[0])
+    assert torch.allclose(out[1], torch.tensor([1.0, 1.0, 1.0, 0.0]) / 3 ** 0.5)
+
+
+def test_training_mode_keeps_eq_1_unnormalised():
+    out = QueryMixup().train()(_queries())
+    assert (out.norm(dim=-1) < 1 - 1e-3).all()  # a convex mix of orthogonal unit vectors
 
 
 def test_mixup_errors():
@@ -86,6 +103,22 @@ def test_negative_query_variants(variant, expected):
     q, qn = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     assert negative_query(q, qn, 0.5, variant).tolist() == expected
     assert torch.equal(negative_query(q, qn, 0.0, variant), q)
+
+
+@pytest.mark.parametrize("variant", ["omnisep", "subtract", "interpolate"])
+def test_negative_query_normalises_the_negative(variant):
+    # The mean of two unit negatives has norm < 1; a raw user tensor any norm: both must
+    # weigh as one unit query (official code: q (1 + a) - a normalize(q_neg)).
+    q = torch.tensor([1.0, 0.0, 0.0])
+    negs = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    unit = torch.nn.functional.normalize(negs.mean(0), dim=0)
+    expected = negative_query(q, unit, 0.5, variant)
+    assert torch.allclose(negative_query(q, negs.mean(0), 0.5, variant), expected)
+    assert torch.allclose(negative_query(q, 7.0 * negs.mean(0), 0.5, variant), expected)
+    if variant == "omnisep":
+        assert torch.allclose(expected, 1.5 * q - 0.5 * unit)
+    raw = negative_query(q, negs.mean(0), 0.5, variant, normalize_negative=False)
+    assert not torch.allclose(raw, expected)
 
 
 def test_negative_query_errors():

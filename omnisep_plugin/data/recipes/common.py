@@ -19,11 +19,12 @@ from lhotse import CutSet, MonoCut, Recording, RecordingSet, SupervisionSegment,
 from lhotse.qa import validate_recordings_and_supervisions
 from lhotse.utils import Pathlike
 
+from ...config import AUDIO
 from ...utils import atomic_write
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = AUDIO.sample_rate
 #: Crop length of OmniSep's training clips (65535 samples at 16 kHz, about 4.1 s).
-CROP_SAMPLES = 65535
+CROP_SAMPLES = AUDIO.crop_samples
 MANIFEST_TYPES = ("recordings", "supervisions", "cuts")
 
 

@@ -1,5 +1,5 @@
-"""Evaluation runs: the fixed test mixtures with every query kind (recipe stage 3), and
-freshly rendered instrument pairs (:func:`fresh_pair_gains`, ``omnisep eval-pairs``).
+"""The fixed test mixtures separated with every query kind (recipe stage 3,
+``omnisep separate-test``).
 
 For each fixed mixture of :func:`~omnisep_plugin.data.mixtures.make_test_mixtures` and each of its
 sources, the target is queried as:
@@ -18,22 +18,21 @@ Kinds whose inputs are missing (no image embedding, no bank file) are left out. 
 ``<out>/est/<kind>/<mix>_<i>.wav`` with ``<out>/refs/<mix>_<i>.wav`` and
 ``<out>/mix/<mix>_<i>.wav``: exactly what ``omnisep score`` reads.
 """
-import itertools
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional
 
-import numpy as np
 import soundfile as sf
 import torch
 from lhotse import CutSet
 from tqdm.auto import tqdm
 
-from .data.mixtures import load_test_mixtures, render_mixture
-from .query.ops import compose_query, negative_query
-from .query.query_set import QuerySet
-from .utils import atomic_write
+from ..config import SEPARATE
+from ..data.mixtures import load_test_mixtures, render_mixture
+from ..query.ops import compose_query, negative_query
+from ..query.query_set import QuerySet
+from ..utils import atomic_write
 
-DEFAULT_COMPOSE_WEIGHTS = {"text": 2.0, "image": 2.0, "audio": 1.0}
+DEFAULT_COMPOSE_WEIGHTS = SEPARATE.compose_weights_dict
 
 
 def _lookup(bank: Optional[QuerySet], label: str) -> Optional[torch.Tensor]:
@@ -64,8 +63,8 @@ def source_queries(cut, label: str, query_set, audio_bank, free_text, compose_we
 def separate_test_mixtures(model, cuts: CutSet, mixtures_path, out_dir,
                            query_set: Optional[QuerySet] = None,
                            audio_bank: Optional[QuerySet] = None,
-                           free_text: Optional[QuerySet] = None, alpha: float = 0.5,
-                           negative_variant: str = "omnisep",
+                           free_text: Optional[QuerySet] = None, alpha: float = SEPARATE.alpha,
+                           negative_variant: str = SEPARATE.negative_variant,
                            compose_weights: Optional[dict] = None,
                            progress: bool = True) -> Dict[str, int]:
     """Separate every fixed mixture with every query kind; returns estimates per kind."""
@@ -105,76 +104,3 @@ def separate_test_mixtures(model, cuts: CutSet, mixtures_path, out_dir,
 def _write(path: Path, wav: torch.Tensor, sr: int) -> None:
     with atomic_write(path) as tmp:
         sf.write(tmp, wav.numpy(), sr, format="WAV", subtype="FLOAT")
-
-
-def plot_separation(out_dir, mixture_id: str, png_path) -> None:
-    """PNG of mixture / reference / estimate spectrograms per query kind for one target
-    ``<mix>_<i>`` of a :func:`separate_test_mixtures` folder (the paper's qualitative figure)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(out_dir)
-    name = f"{mixture_id}.wav"
-    kinds = sorted(p.name for p in (out_dir / "est").iterdir() if (p / name).is_file())
-    if not kinds:
-        raise FileNotFoundError(f"No estimates named {name} under {out_dir / 'est'}")
-    panels = [("mixture", out_dir / "mix" / name), ("reference", out_dir / "refs" / name)]
-    panels += [(kind, out_dir / "est" / kind / name) for kind in kinds]
-    cols = 4
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, (title, path) in zip(axes.flat, panels):
-        wav, sr = sf.read(str(path), dtype="float32")
-        ax.specgram(wav, NFFT=512, Fs=sr, noverlap=384, cmap="magma")
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    fig.tight_layout()
-    with atomic_write(png_path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-
-
-def fresh_pair_gains(model, encoder, pairs: Optional[Sequence[Tuple[str, str]]] = None,
-                     seconds: float = 4.0, seed: int = 9_000_000,
-                     progress: bool = False) -> List[dict]:
-    """Text-queried separation of freshly rendered 2-instrument mixtures (``synth_music``).
-
-    Each pair's two clips are rendered with FluidSynth from melodies the recipe never uses
-    (seeds from ``seed``, far above its splits' seeds), scaled to the same RMS (a 0 dB
-    mixture, so "SDRi" means the same for both instruments), summed and separated with each
-    label's text query.
-
-    Args:
-        model: an :class:`~omnisep_plugin.models.OmniSep` in eval mode.
-        encoder: a query encoder with ``embed_text`` (the one the model was trained with).
-        pairs: instrument pairs; default: every pair of the corpus's instruments.
-
-    Returns:
-        One row per target: ``pair``, ``label``, ``sdr``, ``sdri``, ``si_sdr``, ``si_sdri``,
-        and ``selected`` (the estimate is nearer its own instrument than the other one).
-    """
-    from .data.recipes import synth
-    from .scoring import score_pair
-
-    pairs = list(pairs or itertools.combinations(sorted(synth.SYNTH_INSTRUMENTS), 2))
-    unknown = sorted({label for pair in pairs for label in pair} - set(synth.SYNTH_INSTRUMENTS))
-    if unknown:
-        raise ValueError(f"Unknown instrument(s) {unknown}; known: {sorted(synth.SYNTH_INSTRUMENTS)}")
-    rows = []
-    for k, pair in enumerate(tqdm(pairs, desc="fresh pairs", disable=not progress)):
-        sources = [synth.render_clip("synth_music", label, seed + 2 * k + i, seconds)
-                   for i, label in enumerate(pair)]
-        sources = [0.1 * s / np.sqrt(np.mean(s ** 2)) for s in sources]
-        mix = sum(sources)
-        with torch.no_grad():
-            est = model(torch.from_numpy(mix)[None].float(),
-                        encoder.embed_text(list(pair))[None])[0].numpy()
-        for i, label in enumerate(pair):
-            own = score_pair(sources[i], est[i], mix)
-            other = score_pair(sources[1 - i], est[i], None)
-            rows.append({"pair": "+".join(pair), "label": label, **own,
-                         "selected": own["si_sdr"] > other["si_sdr"]})
-    return rows

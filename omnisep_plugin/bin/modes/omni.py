@@ -1,0 +1,144 @@
+"""The open-domain recipe's commands: ``omnisep build-omni``, ``omnisep prepare omni`` and the
+reports of an open-domain model (``absent-targets``, ``best-run``, ``category-report``)."""
+import os
+from pathlib import Path
+
+import click
+
+from .cli_base import BadInput, CONTEXT, cli, prepare, user_errors
+
+
+@prepare.command("omni", context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path())
+@user_errors
+def omni_manifests(corpus_dir, output_dir):
+    """A built omni corpus -> omni_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
+    from ...data.recipes.omni import prepare_omni
+    for split, parts in sorted(prepare_omni(corpus_dir, output_dir).items()):
+        click.echo(f"{split}: {len(parts['cuts'])} cuts")
+
+
+def _split_counts(text: str) -> dict:
+    try:
+        return {k: int(v) for k, v in (item.split("=") for item in text.split(",") if item)}
+    except ValueError:
+        raise BadInput(f"Expected SPLIT=N,SPLIT=N..., got {text!r}") from None
+
+
+@cli.command("build-omni", context_settings=CONTEXT)
+@click.argument("corpus_dir", type=click.Path(file_okay=False))
+@click.option("--cache-dir", default="~/.cache/omnisep/omni",
+              help="Where the Debian packages are downloaded and unpacked (reused).")
+@click.option("--instrument-clips", default="train=12,valid=1,test=2", help="Clips per instrument "
+              "and soundfont in each split (the held-out soundfont: --loso-clips).")
+@click.option("--loso-clips", default=3, help="test_loso clips per instrument (held-out soundfont).")
+@click.option("--heldout-soundfont", default="sf_gmbank", help="Soundfont kept out of training "
+              "(fluidr3_gm, timgm6mb, sf_gmbank).")
+@click.option("--speech-clips", default="train=40,valid=2,test=6", help="Clips per voice and split.")
+@click.option("--max-train-clips", default=40, help="Training clips per everyday class at most.")
+@click.option("--seconds", default=6.0, help="Clip length.")
+@click.option("--sounds", type=click.Path(exists=True, dir_okay=False),
+              help="The curated file table (default: the package's omni_tables/sounds.tsv).")
+@click.option("-j", "--num-jobs", default=2)
+@user_errors(extra=(RuntimeError,))
+def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soundfont,
+               speech_clips, max_train_clips, seconds, sounds, num_jobs):
+    """Fetch the Debian packages and build the open-domain corpus (resumable)."""
+    from ...data.recipes import omni
+    plan = omni.CorpusPlan(seconds=seconds, instrument_clips=_split_counts(instrument_clips),
+                           loso_clips=loso_clips, heldout_soundfont=heldout_soundfont,
+                           speech_clips=_split_counts(speech_clips),
+                           max_train_clips_per_class=max_train_clips)
+    stats = omni.build_omni_corpus(corpus_dir, Path(cache_dir).expanduser(), plan,
+                                   sounds=omni.load_sounds(sounds) if sounds else None,
+                                   num_jobs=num_jobs)
+    click.echo(f"{stats['classes']} classes, clips per split {stats['clips']}, {stats['wall_s']:.0f} s")
+
+
+@cli.command("absent-targets", context_settings=CONTEXT)
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("cuts_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("mixtures_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_csv", type=click.Path(dir_okay=False))
+@click.option("--query-set", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Label embeddings (<prefix>_query_set.pt): the text queries.")
+@click.option("--seed", default=0)
+@click.option("--device", default="cpu")
+@user_errors
+def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, seed, device):
+    """Estimate-to-mixture energy for a query of a source in the mixture vs a class not in it."""
+    from ...data import load_cuts
+    from ...models import OmniSep
+    from ...open_domain import absent_summary, absent_target_rows, write_rows
+    from ...query import QuerySet
+    model = OmniSep.from_pretrained(model_path).to(device)
+    rows = absent_target_rows(model, load_cuts(cuts_path), mixtures_path, QuerySet.load(query_set),
+                              seed=seed)
+    write_rows(output_csv, rows)
+    click.echo(", ".join(f"{k} {v:.2f}" for k, v in absent_summary(rows).items()))
+
+
+@cli.command("best-run", context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--link", type=click.Path(), help="Make this path a symbolic link to the best run.")
+@click.option("--valid-cuts", type=click.Path(exists=True, dir_okay=False),
+              help="Embedded validation cuts: score every final model on --valid-mixtures.")
+@click.option("--valid-mixtures", type=click.Path(exists=True, dir_okay=False))
+@user_errors
+def best_run(runs, link, valid_cuts, valid_mixtures):
+    """Compare training runs (Markdown), by their final models' text-query SI-SDRi on the
+    validation mixtures when given, else by the last logged validation SI-SDR; link the best."""
+    from ...data import load_cuts
+    from ...open_domain import compare_runs, table_markdown
+    if (valid_cuts is None) != (valid_mixtures is None):
+        raise BadInput("Pass both --valid-cuts and --valid-mixtures, or neither")
+    rows = compare_runs(runs, load_cuts(valid_cuts) if valid_cuts else None, valid_mixtures)
+    click.echo(table_markdown(rows, first="run"))
+    if link:
+        best = next(r for r in runs if Path(r).name == rows[0]["run"])
+        tmp = Path(link).with_name(Path(link).name + ".tmp")
+        if tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(os.path.relpath(Path(best).resolve(), Path(link).resolve().parent), tmp)
+        os.replace(tmp, link)
+        click.echo(f"best: {rows[0]['run']} -> {link}")
+
+
+@cli.command("category-report", context_settings=CONTEXT)
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--mixtures", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The held-out recordings' fixed mixtures (test_mixtures.json).")
+@click.option("--loso-mixtures", type=click.Path(exists=True, dir_okay=False),
+              help="The held-out soundfont's fixed mixtures.")
+@click.option("--classes", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The corpus's classes.json (label -> category).")
+@user_errors
+def category_report(model_dir, mixtures, loso_mixtures, classes):
+    """Markdown: SDRi / SI-SDRi per category and query kind, the held-out soundfont, and
+    present vs absent targets, from the folders stages 5-6 of recipes/omni wrote."""
+    from ...open_domain import (absent_summary, category_table, load_categories, read_rows,
+                                table_markdown, target_labels)
+    model_dir = Path(model_dir)
+    categories = load_categories(classes)
+    kinds = ["text", "audio", "composed", "text+neg", "audio+neg", "composed+neg", "free_text",
+             "free_text+aug"]
+    out = []
+    for name, mix_path in (("test", mixtures), ("test_loso", loso_mixtures)):
+        scores = model_dir / name / "results" / "scores.csv"
+        if mix_path is None or not scores.is_file():
+            continue
+        rows, labels = read_rows(scores), target_labels(mix_path)
+        title = "Held-out recordings" if name == "test" else "Instruments of the held-out soundfont"
+        present = [k for k in kinds if any(r["kind"] == k for r in rows)]
+        for metric in ("sdri", "si_sdri"):
+            out.append(f"### {title}: {metric.upper().replace('_', '-')} (dB), mean per category\n")
+            out.append(table_markdown(category_table(rows, labels, categories, metric, present)))
+    absent = model_dir / "absent.csv"
+    if absent.is_file():
+        out.append("### Present vs absent targets (estimate-to-mixture energy, dB; text queries)\n")
+        out.append(table_markdown([{"measure": k, "dB": v} for k, v in absent_summary(read_rows(absent)).items()],
+                                  first="measure"))
+    if not out:
+        raise BadInput(f"No scores under {model_dir}: run stages 5-6 first")
+    click.echo("\n".join(out))

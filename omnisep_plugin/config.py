@@ -1,0 +1,97 @@
+"""Every default of the package, once (dataclasses); everything else reads them from here.
+
+- :data:`AUDIO`: the model's sampling rate and the 4-s crop (65535 samples at 16 kHz, 256
+  STFT frames at hop 256, a multiple of the U-Net's 2^7).
+- :data:`SEPARATE`: inference: window, overlap, negative-query strength and variant, the
+  composed query's weights (the official code's 2, 2, 1).
+- :func:`train_defaults`: the training configuration's sections (the paper's values;
+  ``recipes/*/conf/train.yaml`` restate them with comments and ``omnisep train`` starts
+  from these).
+
+Example:
+    >>> train_defaults()["data"]["n_samples"] == AUDIO.crop_samples
+    True
+"""
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio the model sees."""
+    sample_rate: int = 16000
+    crop_samples: int = 65535
+
+
+@dataclass(frozen=True)
+class SeparateConfig:
+    """Inference defaults (``omnisep separate``, ``separate-test``, ``model.separate``)."""
+    window: int = 65536
+    overlap: float = 0.25
+    alpha: float = 0.5
+    negative_variant: str = "omnisep"
+    compose_weights: Tuple[Tuple[str, float], ...] = (("text", 2.0), ("image", 2.0), ("audio", 1.0))
+    query_aug_temperature: float = 0.0
+
+    @property
+    def compose_weights_dict(self) -> Dict[str, float]:
+        return dict(self.compose_weights)
+
+
+AUDIO = AudioConfig()
+SEPARATE = SeparateConfig()
+
+
+@dataclass
+class QueryConf:
+    modalities: List[str] = field(default_factory=lambda: ["text", "image", "audio"])
+    mixup_mode: str = "mixup"
+    per_example: bool = True
+
+
+@dataclass
+class DataConf:
+    batch_size: int = 128
+    n_src: int = 2
+    n_samples: int = AUDIO.crop_samples
+    gain_range: List[float] = field(default_factory=lambda: [0.5, 1.5])
+    divide_by_n: bool = False
+    num_workers: int = 2
+    seed: int = 0
+    min_src: Optional[int] = None           # fewer real sources than n_src: absent targets
+    augment: Optional[dict] = None          # MixtureAugment settings (None: plain gains)
+
+
+@dataclass
+class OptimConf:
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    warmup_steps: int = 5000
+    decay_steps: int = 100000
+    decay_factor: float = 0.1
+
+
+@dataclass
+class TrainingConf:
+    max_steps: int = 200000
+    max_minutes: Optional[float] = None     # total training time, counted across resumes
+    grad_clip: float = 1.0
+    precision: str = "auto"
+    val_every: int = 5000
+    ckpt_every: int = 5000
+    seed: int = 0
+
+
+@dataclass
+class EvalConf:
+    alpha: float = SEPARATE.alpha
+    negative_variant: str = SEPARATE.negative_variant
+    compose_weights: Dict[str, float] = field(default_factory=lambda: SEPARATE.compose_weights_dict)
+
+
+def train_defaults() -> Dict[str, dict]:
+    """A fresh copy of the training configuration's defaults, section -> values."""
+    return {"model": {}, "query": asdict(QueryConf()), "data": asdict(DataConf()),
+            "optim": asdict(OptimConf()), "training": asdict(TrainingConf()),
+            "eval": asdict(EvalConf())}

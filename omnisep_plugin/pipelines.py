@@ -1,0 +1,105 @@
+"""Pretrained pipelines (torchaudio-style bundles): models shipped inside the package,
+loaded from local files only (no network).
+
+A bundle knows its files and how to build the model and its query encoder; the model class
+knows no shipped file: this module registers each bundle's name with
+:func:`omnisep_plugin.models.omnisep.register_pretrained`, which is how
+``OmniSep.from_pretrained("default")`` finds it.
+
+``DEFAULT`` is the embedded default model: a small OmniSep trained by
+``recipes/synth_music`` on instruments rendered from recorded General MIDI samples, with its
+offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 files under
+``omnisep_plugin/pretrained/default``.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models.omnisep import OmniSep, register_pretrained
+
+_HERE = Path(__file__).resolve().parent / "pretrained"
+
+
+@dataclass(frozen=True)
+class OmniSepBundle:
+    """Files of a shipped model and how to load them.
+
+    Attributes:
+        name: the name ``OmniSep.from_pretrained`` accepts.
+        folder: where its files are.
+        sample_rate: the rate the model expects (Hz).
+    """
+
+    name: str
+    folder: Path
+    sample_rate: int = 16000
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "omnisep.pth"
+
+    @property
+    def audio_encoder(self) -> Path:
+        return self.folder / "audio_encoder.pth"
+
+    @property
+    def query_set(self) -> Path:
+        return self.folder / "query_set.pt"
+
+    @property
+    def example(self) -> Path:
+        return self.folder / "example_mixture.wav"
+
+    def check(self) -> None:
+        missing = [p.name for p in (self.model, self.audio_encoder, self.query_set) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"The shipped model {self.name!r} lacks {missing} in "
+                                    f"{self.folder}: reinstall omnisep-plugin")
+
+    def checked_model_path(self) -> Path:
+        """:attr:`model`, after :meth:`check`."""
+        self.check()
+        return self.model
+
+    def get_model(self) -> OmniSep:
+        """The OmniSep model, in eval mode, on the CPU."""
+        return OmniSep.from_pretrained(self.checked_model_path())
+
+    def get_encoder(self, device="cpu"):
+        """Its query encoder (text and audio queries)."""
+        from .query.offline import OfflineEncoder
+        self.check()
+        return OfflineEncoder(self.audio_encoder, device=device)
+
+
+DEFAULT = OmniSepBundle("default", _HERE / "default")
+object.__setattr__(DEFAULT, "__doc__", """The embedded default: ``clipsep7_small`` OmniSep, 384-d
+offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/conf/default.yaml``;
+16 kHz.""")
+BUNDLES = {DEFAULT.name: DEFAULT}
+for _bundle in BUNDLES.values():
+    register_pretrained(_bundle.name, _bundle.checked_model_path)
+
+
+def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder) -> dict:
+    """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
+    back as fp32), the Query-Set, and an example mixture (16-bit WAV). Returns file sizes."""
+    import shutil
+
+    import soundfile as sf
+    import torch
+
+    from .utils import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((model_path, "omnisep.pth"), (audio_encoder_path, "audio_encoder.pth")):
+        pkg = torch.load(src, map_location="cpu", weights_only=True)
+        pkg["state_dict"] = {k: v.half() if v.is_floating_point() else v
+                             for k, v in pkg["state_dict"].items()}
+        with atomic_write(folder / dst) as tmp:
+            torch.save(pkg, tmp)
+    shutil.copyfile(query_set_path, folder / "query_set.pt")
+    wav, sr = sf.read(str(example_wav), dtype="float32")
+    with atomic_write(folder / "example_mixture.wav") as tmp:
+        sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
+    return {p.name: p.stat().st_size for p in folder.iterdir()}

@@ -1,0 +1,126 @@
+"""What a user asks for, as one query vector: :class:`QuerySpec` and :func:`build_query`.
+
+A spec names what to keep (text, image file, audio example, composed with weights), what
+to remove (negative text / image / audio, eq. 4 with ``alpha``) and whether a text query is
+mapped onto the Query-Set (Query-Aug, eq. 5: nearest label, or the similarity-weighted
+form with ``query_aug_temperature`` > 0). :func:`build_query` embeds it with a
+:class:`~omnisep_plugin.query.base.QueryEncoder` and applies :func:`compose_query` and
+:func:`negative_query`: the one place the CLI's query is built.
+"""
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+from ..audio_io import read_audio, resample
+from ..config import SEPARATE
+from .base import QueryEncoder
+from .ops import compose_query, negative_query
+from .query_set import QuerySet
+
+MAX_ALPHA = 10.0
+
+
+@dataclass
+class QuerySpec:
+    """What to keep (``text``/``image``/``audio``, composed with ``weights``) and what to
+    remove (``negative_*``, eq. 4 with ``alpha``); ``query_aug`` maps the text onto the
+    Query-Set (eq. 5; nearest label, or softmax-weighted with ``query_aug_temperature``)."""
+    text: Optional[str] = None
+    image: Optional[str] = None
+    audio: Optional[str] = None
+    weights: Dict[str, float] = field(default_factory=dict)
+    negative_text: Optional[str] = None
+    negative_image: Optional[str] = None
+    negative_audio: Optional[str] = None
+    alpha: float = SEPARATE.alpha
+    query_aug: bool = False
+    query_aug_temperature: float = 0.0
+
+    def positives(self) -> Dict[str, str]:
+        return {k: v for k, v in (("text", self.text), ("image", self.image),
+                                  ("audio", self.audio)) if v is not None}
+
+    def negatives(self) -> Dict[str, str]:
+        return {k: v for k, v in (("text", self.negative_text), ("image", self.negative_image),
+                                  ("audio", self.negative_audio)) if v is not None}
+
+    def files(self) -> Dict[str, str]:
+        """The query files the spec reads (name -> path)."""
+        return {name: path for name, path in (
+            ("image", self.image), ("audio", self.audio), ("negative image", self.negative_image),
+            ("negative audio", self.negative_audio)) if path is not None}
+
+    def validate(self) -> None:
+        """ValueError for a query that cannot be built, before any work is done."""
+        if not self.positives():
+            raise ValueError("No query: give at least one of --text, --image, --audio")
+        if self.negatives() and not self.positives():
+            raise ValueError("A negative query needs a positive query")
+        for name, value in (("text", self.text), ("negative text", self.negative_text)):
+            if value is not None and not value.strip():
+                raise ValueError(f"The {name} query is empty")
+        for name, path in self.files().items():
+            if not Path(path).is_file():
+                raise ValueError(f"The {name} query file does not exist: {path}")
+        if not 0.0 <= self.alpha <= MAX_ALPHA or math.isnan(self.alpha):
+            raise ValueError(f"alpha must be in [0, {MAX_ALPHA:g}], got {self.alpha}")
+        unknown = set(self.weights) - set(self.positives())
+        if unknown:
+            raise ValueError(f"Weights given for modalities without a query: {sorted(unknown)}")
+        if self.query_aug and self.text is None:
+            raise ValueError("Query-Aug applies to a text query: give --text")
+        if not self.query_aug_temperature >= 0 or math.isinf(self.query_aug_temperature):
+            raise ValueError(f"The Query-Aug temperature must be finite and >= 0, got "
+                             f"{self.query_aug_temperature}")
+
+
+def embed_audio_file(encoder: QueryEncoder, path) -> torch.Tensor:
+    """The ``[dim]`` embedding of an audio example file (mixed to mono, resampled to the
+    encoder's rate); ValueError naming the file when it is silent or too short."""
+    wav, sr = read_audio(path)
+    wav = torch.from_numpy(wav.mean(0, keepdims=True))
+    wav = resample(wav, sr, encoder.sample_rate)
+    if not wav.abs().max() > 0:
+        raise ValueError(f"The audio query {path} is silent")
+    try:
+        return encoder.embed_audio(wav)[0]
+    except ValueError as err:
+        raise ValueError(f"The audio query {path}: {err}") from None
+
+
+def _embed(encoder: QueryEncoder, modality: str, value: str) -> torch.Tensor:
+    if modality == "text":
+        return encoder.embed_text([value])[0]
+    if modality == "image":
+        return encoder.embed_image([value])[0]
+    return embed_audio_file(encoder, value)
+
+
+def build_query(encoder: QueryEncoder, spec: QuerySpec,
+                query_set: Optional[QuerySet] = None) -> tuple:
+    """The query vector ``[dim]`` for ``spec`` and a JSON-ready record of how it was built."""
+    spec.validate()
+    for modality in set(spec.positives()) | set(spec.negatives()):
+        if not encoder.supports(modality):
+            raise ValueError(f"The query encoder has no {modality} encoder; it embeds "
+                             f"{list(encoder.modalities)}")
+    record = {"query": asdict(spec)}
+    positives = {m: _embed(encoder, m, v) for m, v in spec.positives().items()}
+    if spec.query_aug:
+        if query_set is None:
+            raise ValueError("Query-Aug needs a Query-Set (--query-set PATH)")
+        if query_set.dim != encoder.dim:
+            raise ValueError(f"The Query-Set holds {query_set.dim}-d embeddings, the encoder "
+                             f"gives {encoder.dim}-d queries")
+        _, labels = query_set.nearest(positives["text"][None])
+        positives["text"] = query_set.augment(positives["text"][None],
+                                              temperature=spec.query_aug_temperature)[0]
+        record["query_aug_label"] = labels[0]
+    q = compose_query(positives, spec.weights or None)
+    negatives = {m: _embed(encoder, m, v) for m, v in spec.negatives().items()}
+    if negatives:
+        q = negative_query(q, compose_query(negatives), spec.alpha)
+    return q, record

@@ -1,0 +1,34 @@
+"""Messy inputs at the training configuration and sampler: each one gets a clear error (or a documented, logged
+behaviour) and leaves no partial output file."""
+import pytest
+
+from omnisep_plugin.data.recipes import prepare_music
+from omnisep_plugin.training import NumberedBatches
+from omnisep_plugin.training.run import load_conf
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from omnisep_plugin.testing.fake_corpus import make_fake_music
+    root = tmp_path_factory.mktemp("music")
+    make_fake_music(root, instruments=("violin", "flute", "cello"), per_class=3, seconds=5)
+    return root, prepare_music(root, instruments=["violin", "flute", "cello"])
+
+
+def test_configs(tmp_path):
+    (tmp_path / "bad.yaml").write_text("model: 3\n")
+    with pytest.raises(ValueError, match="must be a mapping"):
+        load_conf(tmp_path / "bad.yaml")
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_conf(None, ["lr=3"])
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ValueError, match="too deep"):
+        load_conf(tmp_path / "loop.yaml")
+
+
+
+def test_batch_larger_than_the_data(corpus):
+    with pytest.raises(ValueError, match="no full batch"):
+        NumberedBatches(corpus[1]["train"]["cuts"], batch_size=1000)
+
+
