@@ -15,7 +15,7 @@ computed in bounded blocks.
 """
 import math
 from pathlib import Path
-from typing import Iterable, Iterator, Tuple
+from typing import Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -62,15 +62,17 @@ def check_input_file(path) -> sf._SoundFileInfo:
     return info
 
 
-def read_audio(path) -> Tuple[np.ndarray, int]:
-    """Read a whole audio file as float32 ``[channels, time]`` and its rate.
+def read_audio(path, max_seconds: Optional[float] = None) -> Tuple[np.ndarray, int]:
+    """Read an audio file (its first ``max_seconds`` when given) as float32
+    ``[channels, time]`` and its rate.
 
     ValueError / FileNotFoundError naming the file when it is unusable, including NaN or
     Inf samples."""
     path = Path(path)
-    check_input_file(path)
+    info = check_input_file(path)
+    frames = -1 if max_seconds is None else min(info.frames, int(max_seconds * info.samplerate))
     try:
-        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        wav, sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:  # e.g. truncated data
         raise ValueError(f"Cannot read audio file {path}: {err}") from None
     if not np.isfinite(wav).all():

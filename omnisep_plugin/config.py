@@ -18,9 +18,10 @@ from typing import Dict, List, Optional, Tuple
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """The audio the model sees."""
+    """The audio the model sees, and how training / test mixtures are made of it."""
     sample_rate: int = 16000
     crop_samples: int = 65535
+    gain_range: Tuple[float, float] = (0.5, 1.5)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class DataConf:
     batch_size: int = 128
     n_src: int = 2
     n_samples: int = AUDIO.crop_samples
-    gain_range: List[float] = field(default_factory=lambda: [0.5, 1.5])
+    gain_range: List[float] = field(default_factory=lambda: list(AUDIO.gain_range))
     divide_by_n: bool = False
     num_workers: int = 2
     seed: int = 0

@@ -98,3 +98,37 @@ def test_no_import_circle_between_the_parts_of_the_package():
 ])
 def test_dependency_directions(part, forbidden):
     assert not _graph().get(part, set()) & forbidden
+
+
+@pytest.mark.parametrize("old,name,new", [
+    ("omnisep_plugin.separate", "separate", "omnisep_plugin.separation"),
+    ("omnisep_plugin.separator", "QuerySpec", "omnisep_plugin.query.spec"),
+    ("omnisep_plugin.separator", "separate_file", "omnisep_plugin.separation.files"),
+    ("omnisep_plugin.streaming", "separate_array", "omnisep_plugin.separation.overlap_add"),
+    ("omnisep_plugin.streaming", "resample_stream", "omnisep_plugin.audio_io"),
+    ("omnisep_plugin.pretrained", "DEFAULT", "omnisep_plugin.pipelines"),
+])
+def test_old_import_paths_still_work_and_warn(old, name, new):
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert any(issubclass(w.category, DeprecationWarning) and new.split(".")[1] in str(w.message)
+               for w in caught)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_moved_binder_functions_warn_from_their_old_module():
+    import warnings
+
+    from omnisep_plugin.query import offline
+    from omnisep_plugin.training import binder
+    with pytest.warns(DeprecationWarning, match="training.binder"):
+        assert offline.train_audio_binder is binder.train_audio_binder
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from omnisep_plugin.query.offline import AudioBinder, OfflineEncoder  # noqa: F401

@@ -18,6 +18,7 @@ import torch
 from lhotse import CutSet
 from lhotse.utils import Pathlike
 
+from ..config import AUDIO
 from ..utils import atomic_write
 from .embed import KINDS, check_unique_ids, cut_label
 from .recipes.common import CROP_SAMPLES
@@ -75,7 +76,7 @@ class MixtureDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
-                 gain_range=(0.5, 1.5), divide_by_n: bool = False, seed: int = 0,
+                 gain_range=AUDIO.gain_range, divide_by_n: bool = False, seed: int = 0,
                  min_src: Optional[int] = None, augment=None):
         super().__init__()
         self.n_src, self.n_samples = n_src, n_samples
@@ -190,7 +191,7 @@ def export_shar(cuts: CutSet, output_dir: Pathlike, shard_size: int = 1000) -> D
 
 def make_test_mixtures(cuts: CutSet, n_mixtures: int, n_src: int = 2,
                        n_samples: int = CROP_SAMPLES, seed: int = 1234,
-                       gain_range=(0.5, 1.5), path: Optional[Pathlike] = None) -> List[dict]:
+                       gain_range=AUDIO.gain_range, path: Optional[Pathlike] = None) -> List[dict]:
     """A fixed, seeded list of mixtures of ``n_src`` cuts of different classes.
 
     Each entry: ``{"id", "sources": [{"cut_id", "label", "offset", "gain"}, ...]}``; written

@@ -176,7 +176,8 @@ class OmniSep(BaseModel):
         Args:
             wav: mixture (shapes as :meth:`forward`), at :attr:`sample_rate`.
             query: positive query embedding(s).
-            negative: optional negative query, same shape as ``query`` (eq. 4).
+            negative: optional negative query, same shape as ``query`` (eq. 4; L2-normalised
+                first, as in the official code).
             alpha: negative-query strength (0 disables it; the paper uses 0.5).
             negative_variant: ``omnisep`` ``(1+a)Q - aQ_N``, ``subtract`` or ``interpolate``.
             sample_rate: the mixture's sampling rate, checked against the model's when given.

@@ -21,6 +21,8 @@ from .ops import compose_query, negative_query
 from .query_set import QuerySet
 
 MAX_ALPHA = 10.0
+#: An audio query is read up to this length (memory stays bounded for any file).
+MAX_AUDIO_QUERY_SECONDS = 60.0
 
 
 @dataclass
@@ -78,9 +80,10 @@ class QuerySpec:
 
 
 def embed_audio_file(encoder: QueryEncoder, path) -> torch.Tensor:
-    """The ``[dim]`` embedding of an audio example file (mixed to mono, resampled to the
-    encoder's rate); ValueError naming the file when it is silent or too short."""
-    wav, sr = read_audio(path)
+    """The ``[dim]`` embedding of an audio example file (its first
+    ``MAX_AUDIO_QUERY_SECONDS``, mixed to mono, resampled to the encoder's rate); ValueError
+    naming the file when it is silent or too short."""
+    wav, sr = read_audio(path, max_seconds=MAX_AUDIO_QUERY_SECONDS)
     wav = torch.from_numpy(wav.mean(0, keepdims=True))
     wav = resample(wav, sr, encoder.sample_rate)
     if not wav.abs().max() > 0:

@@ -3,7 +3,7 @@ import pytorch_lightning as pl
 import torch
 from lhotse import CutSet
 
-from ..config import DataConf
+from ..config import AUDIO, DataConf
 from ..data.augment import MixtureAugment
 from ..data.mixtures import MixtureDataset, load_test_mixtures, render_mixture, collate_embeddings
 from .sampler import NumberedBatches
@@ -49,7 +49,7 @@ class MixtureDataModule(pl.LightningDataModule):
 
     def __init__(self, train_cuts, valid_cuts=None, valid_mixtures=None,
                  batch_size: int = DataConf.batch_size, n_src: int = DataConf.n_src,
-                 n_samples: int = DataConf.n_samples, gain_range=(0.5, 1.5),
+                 n_samples: int = DataConf.n_samples, gain_range=AUDIO.gain_range,
                  divide_by_n: bool = DataConf.divide_by_n,
                  num_workers: int = DataConf.num_workers, seed: int = DataConf.seed,
                  min_src=DataConf.min_src, augment=DataConf.augment):

@@ -121,7 +121,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     mkdir -p "$exp_root" && ln -sfn "$models" "$exp_root/model"
   fi
   best=$(basename "$(readlink "$exp_root/model")")
-  log "Stage 4: continuing $best to its max_steps"
+  log "Stage 4: continuing $best (to max_steps, or --train-minutes of training in all)"
   train_model $best --set training.max_minutes=${train_minutes:-null}
 fi
 
