@@ -110,10 +110,10 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         val_check_interval=tr["val_every"] if has_val else None,
         check_val_every_n_epoch=None, limit_val_batches=None if has_val else 0,
         num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, tr["max_steps"] // 10)),
-        logger=CSVLogger(exp_dir, name="", version="logs"), default_root_dir=exp_dir,
+        logger=CSVLogger(exp_dir, name="", version=_log_version(exp_dir, resume)), default_root_dir=exp_dir,
         enable_progress_bar=progress, enable_model_summary=False,
         callbacks=[ModelCheckpoint(dirpath=exp_dir / "checkpoints", every_n_train_steps=tr["ckpt_every"],
-                                   save_last=True, save_top_k=-1,
+                                   save_last=True, save_top_k=-1, enable_version_counter=False,
                                    filename="step{step:07d}", auto_insert_metric_name=False)],
     )
     trainer.fit(system, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
@@ -123,14 +123,29 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     return package
 
 
+def _log_version(exp_dir: Path, resume: bool) -> str:
+    """The CSV logger's folder, ``logs``; a resumed run first moves the metrics of its
+    earlier parts aside (``logs/metrics.part<N>.csv``), since the logger rewrites the file."""
+    metrics = exp_dir / "logs" / "metrics.csv"
+    if resume and metrics.is_file() and metrics.stat().st_size > 0:
+        n = len(list(metrics.parent.glob("metrics.part*.csv")))
+        metrics.rename(metrics.with_name(f"metrics.part{n:03d}.csv"))
+    return "logs"
+
+
 def read_metric(metrics_csv: os.PathLike, name: str):
-    """``(steps, values)`` of one logged metric from Lightning's ``metrics.csv``."""
+    """``(steps, values)`` of one logged metric from Lightning's ``metrics.csv``, after the
+    metrics of earlier parts of a resumed run (``metrics.part*.csv`` beside it)."""
+    metrics_csv = Path(metrics_csv)
+    files = sorted(metrics_csv.parent.glob("metrics.part*.csv")) + (
+        [metrics_csv] if metrics_csv.is_file() else [])
     steps, values = [], []
-    with open(metrics_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get(name):
-                steps.append(int(row["step"]))
-                values.append(float(row[name]))
+    for path in files:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get(name):
+                    steps.append(int(row["step"]))
+                    values.append(float(row[name]))
     return steps, values
 
 

@@ -102,3 +102,20 @@ def test_sigkill_and_resume_follows_the_uninterrupted_run(corpus, tmp_path):
     b = torch.load(tmp_path / "killed/omnisep.pth", weights_only=True)["state_dict"]
     for name in a:
         assert torch.allclose(a[name].float(), b[name].float(), atol=1e-5), name
+
+
+def test_every_resume_continues_from_the_newest_state_and_keeps_the_metrics(corpus, tmp_path):
+    """Two resumes in a row: each continues from where the previous part stopped (last.ckpt
+    is overwritten, never versioned as last-v1.ckpt), and the logged metrics of every part
+    stay readable."""
+    exp = tmp_path / "parts"
+    common = ["--set", "training.ckpt_every=4", "--set", "training.val_every=1000",
+              "--set", "data.n_samples=32000"]
+    _train(corpus, exp, *common, "--set", "training.max_steps=4")
+    _train(corpus, exp, *common, "--set", "training.max_steps=8", "--resume")
+    assert not list((exp / "checkpoints").glob("last-v*.ckpt"))
+    assert torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
+    _train(corpus, exp, *common, "--set", "training.max_steps=12", "--resume")
+    assert torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 12
+    steps, _ = read_metric(exp / "logs" / "metrics.csv", "train_loss")
+    assert min(steps) < 4 and max(steps) >= 8 and steps == sorted(steps)
