@@ -138,7 +138,7 @@ def set_level(wav: np.ndarray, db: float) -> np.ndarray:
 
     Example:
         >>> x = np.full(16000, 0.5, np.float32)
-        >>> round(20 * np.log10(active_rms(set_level(x, -20.0))), 3)
+        >>> round(float(20 * np.log10(active_rms(set_level(x, -20.0)))), 3)
         -20.0
     """
     rms = active_rms(wav)

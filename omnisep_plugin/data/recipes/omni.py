@@ -271,7 +271,7 @@ def tile_events(pieces: Sequence[np.ndarray], n_samples: int, rng: np.random.Gen
 
     Example:
         >>> out = tile_events([np.ones(100, np.float32)], 1000, np.random.default_rng(0), (0.001, 0.002))
-        >>> out.shape, 0 < out.mean() < 1
+        >>> out.shape, bool(0 < out.mean() < 1)
         ((1000,), True)
     """
     out = np.zeros(n_samples, np.float32)
