@@ -42,6 +42,7 @@ synth_dir=data/synth_music   # today's instrument benchmark (the synth_music tes
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/default
+state_dir=$(dirname "$0")/state   # committed training state: a fresh clone continues from it
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
@@ -67,6 +68,10 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: bind an audio encoder to MiniLM's text space (whole training corpus)"
+  if [ ! -f "$data_dir/audio_encoder.pth" ] && [ -f "$state_dir/audio_encoder.pth" ]; then
+    log "using the committed audio encoder $state_dir/audio_encoder.pth (embeddings must match the state)"
+    mkdir -p "$data_dir" && cp "$state_dir/audio_encoder.pth" "$data_dir/audio_encoder.pth"
+  fi
   [ -f "$data_dir/audio_encoder.pth" ] && log "already bound" || \
   omnisep bind-audio "$m/omni_cuts_train.jsonl.gz" "$data_dir/audio_encoder.pth" --steps $bind_steps \
     --valid-cuts "$m/omni_cuts_test.jsonl.gz"
@@ -97,6 +102,13 @@ train_model() {  # name, extra --set arguments...
 }
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  if [ ! -e "$exp_root/model" ] && [ -f "$state_dir/small_last.ckpt" ]; then
+    log "continuing from the committed state $state_dir/small_last.ckpt (capacity already chosen: small)"
+    mkdir -p "$exp_root/small/checkpoints" && cp "$state_dir/small_last.ckpt" "$exp_root/small/checkpoints/last.ckpt"
+    cp "$state_dir/capacity.md" "$exp_root/capacity.md"
+    ln -sfn small "$exp_root/model"
+    models=small
+  fi
   set -- $models
   if [ $# -gt 1 ]; then
     # The candidates train side by side, each on an equal share of the cores, for the same
