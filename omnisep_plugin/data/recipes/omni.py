@@ -335,46 +335,6 @@ def hash_str(text: str) -> int:
 
 # --------------------------------------------------------------------------- instruments
 
-_SYNTHS: Dict[str, tuple] = {}
-
-
-def _synth(soundfont: Path):
-    """One FluidSynth instance per soundfont and process."""
-    key = str(soundfont)
-    if key not in _SYNTHS:
-        try:
-            import fluidsynth
-        except (ImportError, OSError) as err:
-            raise RuntimeError(f"FluidSynth is not available ({err}): apt-get install "
-                               "--no-install-recommends fluidsynth; pip install pyfluidsynth") from None
-        synth = fluidsynth.Synth(samplerate=float(SAMPLE_RATE), gain=0.5)
-        sfid = synth.sfload(key)
-        if sfid < 0:
-            raise RuntimeError(f"FluidSynth could not load {soundfont}")
-        _SYNTHS[key] = (synth, sfid)
-    return _SYNTHS[key]
-
-
-def _render(synth, events, seconds: float, channel: int) -> np.ndarray:
-    total = int(seconds * SAMPLE_RATE)
-    out, pos = [], 0
-    for t, kind, note, vel in sorted(events, key=lambda e: (e[0], e[1] == "on")):
-        n = min(int(t * SAMPLE_RATE), total) - pos
-        if n > 0:
-            out.append(synth.get_samples(n))
-            pos += n
-        if kind == "on":
-            synth.noteon(channel, note, vel)
-        else:
-            synth.noteoff(channel, note)
-    if total > pos:
-        out.append(synth.get_samples(total - pos))
-    for note in range(128):
-        synth.noteoff(channel, note)
-    synth.get_samples(SAMPLE_RATE)  # let the tails die before the next clip
-    return (np.concatenate(out).astype(np.float32).reshape(-1, 2) / 32768.0).mean(1)
-
-
 def _hits_events(rng: np.random.Generator, notes: Sequence[int], seconds: float):
     """Percussion: a rhythm on a random grid (with rolls and accents) over ``notes``."""
     events, beat = [], 60.0 / rng.uniform(70, 170)
@@ -420,18 +380,18 @@ def _kit_events(rng: np.random.Generator, seconds: float):
 
 def render_instrument(ins: Instrument, soundfont: Path, seed: int, seconds: float) -> np.ndarray:
     """One clip of an instrument from one soundfont: float32 mono at 16 kHz (not normalised)."""
-    from .synth import _melody_events
+    from .synth import _melody_events, _synth, render_events
     synth, sfid = _synth(soundfont)
     rng = np.random.default_rng(seed)
     if ins.drum_notes:
         synth.program_select(9, sfid, 128, 0)
         events = (_kit_events(rng, seconds) if ins.drum_notes == ("kit",)
                   else _hits_events(rng, ins.drum_notes, seconds))
-        return _render(synth, events, seconds, channel=9)
+        return render_events(synth, events, seconds, 9, tail_samples=SAMPLE_RATE)
     program = int(rng.choice(ins.programs))
     synth.program_select(0, sfid, 0, program)
     events = _melody_events(rng, ins.low, ins.high, seconds, chords=ins.style == "chords")
-    return _render(synth, events, seconds, channel=0)
+    return render_events(synth, events, seconds, 0, tail_samples=SAMPLE_RATE)
 
 
 # --------------------------------------------------------------------------- corpus building

@@ -56,26 +56,32 @@ SCALES = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10],
 CORPORA = {"synth_music": SYNTH_INSTRUMENTS, "synth_sfx": SYNTH_SFX}
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_000, "test": 2_000_000}
 
-_SYNTH = {}
+_SYNTHS = {}
 
 
-def _synth():
-    """One FluidSynth instance per process (loading the soundfont takes a while)."""
-    if "synth" not in _SYNTH:
+def _synth(soundfont: Path = SOUNDFONT):
+    """One FluidSynth instance per soundfont and process (loading one takes a while)."""
+    key = str(soundfont)
+    if key not in _SYNTHS:
         try:
             import fluidsynth
         except (ImportError, OSError) as err:
             raise RuntimeError(f"FluidSynth is not available ({err}): {INSTALL_HINT}") from None
-        if not SOUNDFONT.is_file():
-            raise RuntimeError(f"No soundfont at {SOUNDFONT}: {INSTALL_HINT}")
+        if not Path(soundfont).is_file():
+            raise RuntimeError(f"No soundfont at {soundfont}: {INSTALL_HINT}")
         synth = fluidsynth.Synth(samplerate=float(SAMPLE_RATE), gain=0.5)
-        _SYNTH["synth"], _SYNTH["sfid"] = synth, synth.sfload(str(SOUNDFONT))
-    return _SYNTH["synth"], _SYNTH["sfid"]
+        sfid = synth.sfload(key)
+        if sfid < 0:
+            raise RuntimeError(f"FluidSynth could not load {soundfont}")
+        _SYNTHS[key] = (synth, sfid)
+    return _SYNTHS[key]
 
 
-def _render_events(events, seconds: float, channel: int) -> np.ndarray:
-    """Render ``(time_s, 'on'|'off', note, velocity)`` events; mono float32 of ``seconds``."""
-    synth, _ = _synth()
+def render_events(synth, events, seconds: float, channel: int,
+                  tail_samples: int = SAMPLE_RATE // 2) -> np.ndarray:
+    """Render ``(time_s, 'on'|'off', note, velocity)`` events with ``synth``; mono float32 of
+    ``seconds``. Afterwards every note is released and ``tail_samples`` are rendered and
+    dropped, so that the tails do not leak into the next clip."""
     total = int(seconds * SAMPLE_RATE)
     out, pos = [], 0
     for t, kind, note, vel in sorted(events, key=lambda e: (e[0], e[1] == "on")):
@@ -89,11 +95,16 @@ def _render_events(events, seconds: float, channel: int) -> np.ndarray:
             synth.noteoff(channel, note)
     if total > pos:
         out.append(synth.get_samples(total - pos))
-    for note in range(128):  # silence everything before the next clip
+    for note in range(128):
         synth.noteoff(channel, note)
-    synth.get_samples(SAMPLE_RATE // 2)
+    synth.get_samples(tail_samples)
     stereo = np.concatenate(out).astype(np.float32).reshape(-1, 2) / 32768.0
     return stereo.mean(1)
+
+
+def _render_events(events, seconds: float, channel: int) -> np.ndarray:
+    """:func:`render_events` with the FluidR3_GM synth."""
+    return render_events(_synth()[0], events, seconds, channel)
 
 
 def _melody_events(rng: np.random.Generator, low: int, high: int, seconds: float,
