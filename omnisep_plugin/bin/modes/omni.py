@@ -142,3 +142,56 @@ def category_report(model_dir, mixtures, loso_mixtures, classes):
     if not out:
         raise BadInput(f"No scores under {model_dir}: run stages 5-6 first")
     click.echo("\n".join(out))
+
+
+def _split_paths(items) -> dict:
+    try:
+        return {k: v for k, v in (item.split("=", 1) for item in items)}
+    except ValueError:
+        raise BadInput(f"Expected --cuts SPLIT=PATH, got {list(items)}") from None
+
+
+@cli.command("pack-corpus", context_settings=CONTEXT)
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--cuts", "cut_paths", multiple=True, required=True, metavar="SPLIT=PATH",
+              help="Embedded cuts of one split (repeatable), e.g. train=data/omni/embedded/"
+                   "omni_cuts_train_embedded.jsonl.gz.")
+@click.option("--backgrounds", type=click.Path(exists=True, dir_okay=False),
+              help="The backgrounds.json of data.augment (packed with its audio).")
+@click.option("--extra", "extra_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A small file stored as is (repeatable): fixed mixtures, the query set.")
+@click.option("--max-mib", default=26.0, help="Size limit of the pack; the Opus level is chosen to "
+              "fit it (26 MiB: the device tool's 64-MiB travel limit minus the tracked tree and wheels).")
+@click.option("--level", type=click.FloatRange(0, 1), help="A fixed Opus compression level instead.")
+@click.option("-j", "--num-jobs", default=2)
+@user_errors
+def pack_corpus_cmd(output, cut_paths, backgrounds, extra_files, max_mib, level, num_jobs):
+    """Pack embedded cuts (Opus audio, fp16 queries, all licence records) into one .tar."""
+    from ...data import load_cuts
+    from ...data.pack import pack_corpus
+    from ...separation.files import check_output_dir
+    if os.path.lexists(output):
+        raise BadInput(f"{output} exists; remove it first (a pack is never overwritten in place)")
+    check_output_dir(Path(output).parent)
+    record = pack_corpus({s: load_cuts(p) for s, p in _split_paths(cut_paths).items()}, output,
+                         max_mib=max_mib, backgrounds=backgrounds, extra_files=extra_files,
+                         level=level, num_jobs=num_jobs)
+    click.echo(f"wrote {output}: {record['bytes'] / 2**20:.1f} MiB, {record['audio_hours']} h of audio "
+               f"at {record['kbit_s']} kbit/s (Opus level {record['opus_level']}), cuts {record['cuts']}")
+
+
+@cli.command("unpack-corpus", context_settings=CONTEXT)
+@click.argument("pack", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("-j", "--num-jobs", default=2)
+@user_errors
+def unpack_corpus_cmd(pack, output_dir, num_jobs):
+    """Unpack a corpus pack: WAV audio, cuts_<split>_embedded.jsonl.gz, backgrounds.json."""
+    from ...data.pack import unpack_corpus
+    result = unpack_corpus(pack, output_dir, num_jobs=num_jobs)
+    for split, path in result["cuts"].items():
+        click.echo(f"{split}: {path}")
+    for name, path in result["extra"].items():
+        click.echo(f"{name}: {path}")
+    if result["backgrounds"]:
+        click.echo(f"backgrounds: {result['backgrounds']}")

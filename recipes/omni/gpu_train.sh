@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Train the open-domain model from a corpus pack and export the bundle, in one command, on a
+# machine that reaches no registry (the lent GPU machine): nothing is downloaded or rendered.
+#
+#   bash recipes/omni/gpu_train.sh PACK OUT_DIR [--minutes 8] [--conf recipes/omni/conf/train.yaml]
+#
+# PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
+# Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
+# .whl/) are installed into /tmp/site first when Lhotse or Asteroid cannot be imported. OUT_DIR receives bundle/ (the
+# fp16 package bundle, as stage 7 exports it), omnisep.pth, conf.yaml, metrics.csv, loss.png
+# and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
+set -euo pipefail
+[ $# -ge 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
+pack=$1; out=$2; shift 2
+
+minutes=8
+conf=$(dirname "$0")/conf/train.yaml
+work=${TMPDIR:-/tmp}/omni_gpu_train
+audio_encoder=$(dirname "$0")/state/audio_encoder.pth
+example_labels="dog barking,woman speaking"
+val_every=500
+extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --minutes) minutes=$2; shift 2 ;;
+    --conf) conf=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --audio-encoder) audio_encoder=$2; shift 2 ;;
+    --example-labels) example_labels=$2; shift 2 ;;
+    --val-every) val_every=$2; shift 2 ;;
+    --set) extra+=(--set "$2"); shift 2 ;;
+    *) echo "gpu_train.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo -e "$(date '+%F %T') (gpu_train.sh) $*" >&2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+python=${PYTHON:-python3}
+export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
+if ! "$python" -c "import lhotse, asteroid, soundfile" 2> /dev/null && ls "$root"/.whl/*.whl > /dev/null 2>&1; then
+  log "installing the carried wheels into /tmp/site"
+  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "$root"/.whl/*.whl
+  export PYTHONPATH=/tmp/site:$PYTHONPATH
+fi
+omnisep() { "$python" -m omnisep_plugin.bin.cli "$@"; }
+mkdir -p "$out"
+start=$(date +%s)
+
+log "unpacking $pack into $work"
+rm -rf "$work"
+omnisep unpack-corpus "$pack" "$work" -j "$(nproc)"
+bg=""; [ -f "$work/backgrounds.json" ] && bg=", backgrounds: $work/backgrounds.json"
+
+log "training $conf for $minutes minutes"
+omnisep train --conf "$conf" --exp-dir "$work/exp" \
+  --set "data.augment={level_db: [-5.0, 5.0]$bg}" --set "data.num_workers=$(( $(nproc) - 2 ))" \
+  --set training.max_minutes="$minutes" --set training.val_every="$val_every" \
+  --set training.ckpt_every="$val_every" "${extra[@]}" \
+  --train-cuts "$work/cuts_train_embedded.jsonl.gz" --valid-cuts "$work/cuts_valid_embedded.jsonl.gz" \
+  --valid-mixtures "$work/valid_mixtures.json" 2>&1 | tee "$out/train.log"
+
+log "exporting the bundle into $out/bundle"
+omnisep export-bundle "$out/bundle" --model "$work/exp/omnisep.pth" --audio-encoder "$audio_encoder" \
+  --query-set "$work/omni_cuts_train_query_set.pt" --example-cuts "$work/cuts_valid_embedded.jsonl.gz" \
+  --example-labels "$example_labels"
+cp "$work/exp/omnisep.pth" "$work/exp/conf.yaml" "$work/exp/logs/metrics.csv" "$out/"
+[ -f "$work/exp/loss.png" ] && cp "$work/exp/loss.png" "$out/"
+log "done in $(( $(date +%s) - start )) s: $out"
