@@ -39,6 +39,8 @@ class SeparateConfig:
         return dict(self.compose_weights)
 
 
+#: What runs the mask network at inference (:mod:`omnisep_plugin.separation.backends`).
+BACKENDS = ("eager", "torchscript", "onnxruntime")
 AUDIO = AudioConfig()
 SEPARATE = SeparateConfig()
 
