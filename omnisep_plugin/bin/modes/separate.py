@@ -65,7 +65,7 @@ def _stems(text, image, audio):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
               help="Write everything but the query (<name>_residual.wav) instead of it.")
-@click.option("--backend", default="eager", type=click.Choice(BACKENDS),
+@click.option("--backend", default=SEPARATE.backend, type=click.Choice(BACKENDS),
               help="What runs the U-Net (onnxruntime: CPU only; see omnisep export).")
 @click.option("--mono", is_flag=True, help="Average the channels first (default: per channel).")
 @click.option("--plot", is_flag=True, help="Also write a spectrogram PNG per input.")
