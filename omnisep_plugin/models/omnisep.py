@@ -162,7 +162,8 @@ class OmniSep(BaseModel):
         """
         if self.warp is not None:
             mask = self.warp.to_linear(mask.float())
-        return self.stft.inverse(mask.float() * spec.unsqueeze(1), length)
+        masked = torch.view_as_real(spec).unsqueeze(1) * mask.float().unsqueeze(-1)
+        return self.stft.inverse(torch.view_as_complex(masked), length)
 
     # ---------------------------------------------------------------- forward
     def forward(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
