@@ -75,18 +75,20 @@ def clip_rtf(model, batch: int, device) -> float:
 def file_child(args, path, out):
     """Run in a subprocess: separate one file, print wall seconds and peak RSS."""
     from omnisep_plugin.separation import separate_file
-    from omnisep_plugin.separation.backends import BackendSeparator
+    from omnisep_plugin.separation.backends import BackendSeparator, resolve_backend
 
     model = build_model(args.model)
     queries = torch.randn(args.queries, model.query_dim)
     start = time.perf_counter()
-    sep = BackendSeparator(model, args.backend)
+    backend = resolve_backend(args.backend, "cpu", sf.info(path).duration)
+    sep = BackendSeparator(model, backend)
     ready = time.perf_counter() - start
     kw = dict(window=args.window, overlap=args.overlap, batch_windows=args.batch_windows)
     outs = [Path(f"{out}.{i}.wav") for i in range(args.queries)]
     separate_file(sep, Path(path), queries, outs, **kw)
     seconds = time.perf_counter() - start
-    res = {"seconds": seconds, "backend_setup_s": ready, "peak_rss_mb": peak_rss_mb()}
+    res = {"seconds": seconds, "backend": backend, "backend_setup_s": ready,
+           "peak_rss_mb": peak_rss_mb()}
     if args.queries > 1:  # the same stems by separate calls, one query each
         start = time.perf_counter()
         for q, o in zip(queries, outs):
@@ -115,7 +117,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="paper",
                         help="default (shipped), paper (30.3 M) or comma-separated U-Net widths")
-    parser.add_argument("--backend", default=SEPARATE.backend, choices=BACKENDS)
+    parser.add_argument("--backend", default=SEPARATE.backend, choices=("auto",) + BACKENDS)
     parser.add_argument("--window", type=int, default=SEPARATE.window)
     parser.add_argument("--overlap", type=float, default=SEPARATE.overlap)
     parser.add_argument("--batch-windows", type=int, default=1)

@@ -29,7 +29,8 @@ class SeparateConfig:
     """Inference defaults (``omnisep separate``, ``separate-test``, ``model.separate``)."""
     window: int = 65536
     overlap: float = 0.25
-    backend: str = "eager"
+    backend: str = "auto"
+    onnx_min_seconds: float = 120.0
     alpha: float = 0.5
     negative_variant: str = "omnisep"
     compose_weights: Tuple[Tuple[str, float], ...] = (("text", 2.0), ("image", 2.0), ("audio", 1.0))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import SEPARATE
+from .backends import as_separator
 
 Blocks = Iterable[np.ndarray]
 
@@ -87,6 +88,7 @@ def separate_stream(blocks: Blocks, total: Optional[int], model, query: torch.Te
     fade = int(round(overlap * window))
     if not 0 < fade <= window // 2:
         raise ValueError(f"overlap must be in (0, 0.5], got {overlap}")
+    model = as_separator(model)
     multi = query.dim() == 2
     queries = query.reshape(-1, query.shape[-1]).to(next(model.parameters()).device)
     emitted = 0

@@ -35,3 +35,20 @@ def test_unknown_backend_is_refused():
     model = OmniSep(query_dim=8, unet_widths=[4, 8]).eval()
     with pytest.raises(ValueError, match="Unknown backend"):
         BackendSeparator(model, "tensorrt")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "none"])
+def test_folded_query_head_equals_the_model(activation):
+    from omnisep_plugin.testing.dummies import tiny_omnisep
+    torch.manual_seed(0)
+    model = tiny_omnisep(query_activation=activation).eval()
+    with torch.no_grad():
+        model.mask_scale.uniform_(-2, 2)
+        model.masker.net.up[-1].bias.uniform_(-1, 1)
+    wav = torch.randn(3, 5000)
+    shared = torch.randn(1, 2, 8).expand(3, -1, -1)  # the same queries for every row
+    per_row = torch.randn(3, 2, 8)                    # different queries per row
+    fast = BackendSeparator(model, "eager")
+    with torch.inference_mode():
+        for q in (shared, per_row):
+            torch.testing.assert_close(fast(wav, q), model(wav, q), atol=1e-5, rtol=0)

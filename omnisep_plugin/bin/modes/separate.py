@@ -65,8 +65,9 @@ def _stems(text, image, audio):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
               help="Write everything but the query (<name>_residual.wav) instead of it.")
-@click.option("--backend", default=SEPARATE.backend, type=click.Choice(BACKENDS),
-              help="What runs the U-Net (onnxruntime: CPU only; see omnisep export).")
+@click.option("--backend", default=SEPARATE.backend, type=click.Choice(("auto",) + BACKENDS),
+              help="What runs the U-Net (onnxruntime: CPU only; see omnisep export). auto: "
+              f"onnxruntime on the CPU for >= {SEPARATE.onnx_min_seconds:g} s of audio, else eager.")
 @click.option("--mono", is_flag=True, help="Average the channels first (default: per channel).")
 @click.option("--plot", is_flag=True, help="Also write a spectrogram PNG per input.")
 @click.option("--window", default=SEPARATE.window, type=click.IntRange(1024, 1 << 22),
@@ -98,7 +99,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...models import OmniSep
     from ...query import QuerySet
     from ...query.spec import QuerySpec, build_query
-    from ...separation.backends import BackendSeparator
+    from ...separation.backends import BackendSeparator, resolve_backend
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
     from ...utils import StagedWrites
@@ -133,7 +134,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     qs = QuerySet.load(query_set) if query_set else None
     built = [build_query(encoder, spec, qs) for spec in specs]
     queries = torch.stack([q for q, _ in built])  # [n_stems, dim]
-    separator = model if backend == "eager" else BackendSeparator(model, backend)
+    backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
+    separator = BackendSeparator(model, backend)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
