@@ -5,11 +5,13 @@ resampled to the model's rate (:func:`omnisep_plugin.audio_io.resample_stream`),
 (:func:`separate_stream`), resampled back and written. Memory holds a few windows, never
 the recording, so a one-hour file needs no more than a short one.
 
-Windows: length ``window``, consecutive windows overlapping by ``overlap * window`` samples
-(default 25 %), each estimate weighted by a flat-top window with raised-cosine fades whose
-weights sum to exactly 1 at every sample, so the overlap-add is seamless and costs
-``1 / (1 - overlap)`` of a single pass. A recording no longer than one window is separated
-in a single pass, identical to ``model(wav, query)``.
+Windows: length ``window`` (default 131071 samples, 512 STFT frames: a whole number of
+U-Net frames, so no window pays for padding), consecutive windows overlapping by
+``overlap * window`` samples (default 12.5 %, 1 s), each estimate weighted by a flat-top
+window with raised-cosine fades whose weights sum to exactly 1 at every sample, so the
+overlap-add is seamless and costs ``1 / (1 - overlap)`` of a single pass. A recording no
+longer than one window is separated in a single pass, equal to ``model(wav, query)``
+(within float rounding: the query head is folded, :class:`~.backends.MaskNet`).
 """
 import math
 from typing import Iterable, Iterator, Optional
@@ -72,7 +74,7 @@ def separate_stream(blocks: Blocks, total: Optional[int], model, query: torch.Te
         model: an OmniSep, or a :class:`~.backends.BackendSeparator`.
         query: ``[dim]`` (one estimate) or ``[n_queries, dim]`` (one estimate per query from
             the same U-Net pass); already composed / negated; every channel uses it.
-        window: window length in samples (``SEPARATE.window``: 1024 STFT frames at hop 256).
+        window: window length in samples (``SEPARATE.window``: 512 STFT frames at hop 256).
         batch_windows: rows (windows x channels) per forward pass: memory follows
             ``batch_windows * window``, whatever the channel count.
         overlap: share of a window cross-faded with its neighbour (the model sees

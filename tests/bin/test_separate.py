@@ -147,7 +147,8 @@ def test_three_minute_file_is_seamless_and_single_windows_are_exact(assets, tmp_
     model = OmniSep.from_pretrained(assets / "model.pth")
     short = torch.from_numpy(long[None, :40000])
     q = torch.randn(16)
-    assert torch.equal(separate_array(model, short, q), model(short, q[None])[:, 0])
+    torch.testing.assert_close(separate_array(model, short, q), model(short, q[None])[:, 0],
+                               atol=1e-5, rtol=0)  # one pass (the folded query head)
 
 
 BAD = [
