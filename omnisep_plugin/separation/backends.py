@@ -119,6 +119,9 @@ class _OrtNet:
 
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        # Idle threads sleep instead of spinning: on a shared CPU spinning threads steal
+        # the cores the busy ones need (3x slower under load, measured).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, features: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -179,7 +182,22 @@ class BackendSeparator(nn.Module):
         return self.model.sample_rate
 
     def forward(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """``wav [batch, time]``, ``query [batch, n, dim]`` -> ``[batch, n, time]``."""
+        """``wav [batch, time]``, ``query [batch, n, dim]`` -> ``[batch, n, time]``.
+
+        With ``onnxruntime`` the PyTorch part (STFT, warp, inverse STFT: small operations
+        that gain nothing from a second thread and lose much when a core is busy) runs on
+        one thread and ONNX Runtime's session on the process's threads.
+        """
+        if self.backend != "onnxruntime":
+            return self._separate(wav, query)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._separate(wav, query)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _separate(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         length, model = wav.shape[-1], self.model
         min_len = model.stft.n_fft // 2 + 1  # as OmniSep.forward: reflect padding
         if length < min_len:
