@@ -79,6 +79,7 @@ def file_child(args, path, out):
 
     model = build_model(args.model)
     queries = torch.randn(args.queries, model.query_dim)
+    cpu = cpu_seconds()
     start = time.perf_counter()
     backend = resolve_backend(args.backend, "cpu", sf.info(path).duration)
     sep = BackendSeparator(model, backend)
@@ -87,14 +88,21 @@ def file_child(args, path, out):
     outs = [Path(f"{out}.{i}.wav") for i in range(args.queries)]
     separate_file(sep, Path(path), queries, outs, **kw)
     seconds = time.perf_counter() - start
-    res = {"seconds": seconds, "backend": backend, "backend_setup_s": ready,
-           "peak_rss_mb": peak_rss_mb()}
+    res = {"seconds": seconds, "cpu_seconds": cpu_seconds() - cpu, "backend": backend,
+           "backend_setup_s": ready, "peak_rss_mb": peak_rss_mb()}
     if args.queries > 1:  # the same stems by separate calls, one query each
         start = time.perf_counter()
         for q, o in zip(queries, outs):
             separate_file(sep, Path(path), q, o, **kw)
         res["separate_calls_seconds"] = time.perf_counter() - start + ready
     print(json.dumps(res))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (on a shared machine the wall time also
+    counts the time other processes hold the cores)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -156,10 +164,12 @@ def main():
             if out.returncode:
                 raise SystemExit(out.stderr)
             res = json.loads(out.stdout.strip().splitlines()[-1])
-            res.update(input_s=seconds, rtf=seconds / res["seconds"])
+            res.update(input_s=seconds, rtf=seconds / res["seconds"],
+                       rtf_cpu_time=seconds / res["cpu_seconds"])
             figures["files"].append(res)
-            print(f"file of {seconds} s: {res['seconds']:.1f} s wall ({res['rtf']:.1f}x real "
-                  f"time), peak RSS {res['peak_rss_mb']:.0f} MB" + (
+            print(f"file of {seconds} s, {res['backend']}: {res['seconds']:.1f} s wall "
+                  f"({res['rtf']:.1f}x real time; {res['cpu_seconds']:.1f} CPU s), peak RSS "
+                  f"{res['peak_rss_mb']:.0f} MB" + (
                       f"; {args.queries} stems in one call vs {args.queries} calls: "
                       f"{res['seconds']:.1f} s vs {res['separate_calls_seconds']:.1f} s"
                       if "separate_calls_seconds" in res else ""))

@@ -32,7 +32,7 @@ class SeparateConfig:
     window: int = 131071  # 512 STFT frames at hop 256 (4 x 2^7): 8.2 s, no U-Net padding
     overlap: float = 0.125  # 1.0-s cross-fades; 1.14x the frames of one pass
     backend: str = "auto"
-    onnx_min_seconds: float = 120.0
+    onnx_min_seconds: float = 60.0
     alpha: float = 0.5
     negative_variant: str = "omnisep"
     compose_weights: Tuple[Tuple[str, float], ...] = (("text", 2.0), ("image", 2.0), ("audio", 1.0))

@@ -140,11 +140,10 @@ def resolve_backend(name: str, device, seconds: float) -> str:
 
 
 def as_separator(model) -> nn.Module:
-    """An OmniSep wrapped in the ``eager`` :class:`BackendSeparator` (the folded head);
-    anything else (a backend, a wrapper module) as it is."""
-    from ..models import OmniSep
-
-    return BackendSeparator(model, "eager") if isinstance(model, OmniSep) else model
+    """An OmniSep (a model with :meth:`OmniSep.masker_input`) wrapped in the ``eager``
+    :class:`BackendSeparator` (the folded head); anything else (a backend, a wrapper
+    module) as it is."""
+    return BackendSeparator(model, "eager") if hasattr(model, "masker_input") else model
 
 
 class BackendSeparator(nn.Module):

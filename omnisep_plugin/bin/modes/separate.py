@@ -160,4 +160,4 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
-    click.echo(f"wrote {len(paths)} estimate(s) to {out}")
+    click.echo(f"wrote {len(paths) * len(stems)} estimate(s) to {out}")
