@@ -8,6 +8,8 @@
    so that its peak RSS is its own; the time includes the backend's conversion.
 3. ``--queries N``: N stems from one call (one U-Net pass per window) against N calls, on
    the first file length.
+4. ``--compare-backends SECONDS``: unfolded eager / eager / torchscript / onnxruntime on the
+   same audio in one process, alternating.
 
 Usage:
     python benchmarks/separate_speed.py --model paper --backend onnxruntime    # 30.3 M params
@@ -72,6 +74,32 @@ def clip_rtf(model, batch: int, device) -> float:
     return batch * 65535 / 16000 / seconds
 
 
+def compare_backends(model, seconds: int, rounds: int, window: int, overlap: float) -> dict:
+    """Real-time factor of every backend on the same ``seconds`` of noise, in one process,
+    alternating (ABAB...) so that a shared CPU's load falls on all alike; best of ``rounds``.
+    ``unfolded`` is the model's own forward (the query head not folded)."""
+    from omnisep_plugin.separation import separate_array
+    from omnisep_plugin.separation.backends import BackendSeparator
+
+    class Unfolded(torch.nn.Module):  # OmniSep.forward itself (separate_stream would fold it)
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, wav, query):
+            return self.model(wav, query)
+
+    runners = {"unfolded": Unfolded(model), **{b: BackendSeparator(model, b) for b in BACKENDS}}
+    wav, query = 0.1 * torch.randn(1, 16000 * seconds), torch.randn(model.query_dim)
+    rtf = {name: 0.0 for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            separate_array(runner, wav, query, window=window, overlap=overlap)
+            rtf[name] = max(rtf[name], seconds / (time.perf_counter() - start))
+    return rtf
+
+
 def file_child(args, path, out):
     """Run in a subprocess: separate one file, print wall seconds and peak RSS."""
     from omnisep_plugin.separation import separate_file
@@ -132,6 +160,8 @@ def main():
     parser.add_argument("--queries", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--skip-clips", action="store_true", help="only the file lengths")
+    parser.add_argument("--compare-backends", type=int, default=0, metavar="SECONDS",
+                        help="also compare the backends in one process on this much audio")
     parser.add_argument("--lengths", default="60,600,3600", help="file lengths in seconds")
     parser.add_argument("--out", default="benchmarks/results/separate_speed.json")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -147,6 +177,12 @@ def main():
         "model": args.model, **{k: getattr(args, k) for k in (
             "backend", "window", "overlap", "batch_windows", "queries")}, "files": []}
     print(json.dumps({k: v for k, v in figures.items() if k != "files"}))
+    if args.compare_backends:
+        figures["backends_rtf"] = compare_backends(model, args.compare_backends, 3, args.window,
+                                                   args.overlap)
+        print("backends, best of 3 alternating rounds on "
+              f"{args.compare_backends} s: " + ", ".join(
+                  f"{k} {v:.1f}x" for k, v in figures["backends_rtf"].items()))
     if not args.skip_clips:
         figures.update(clip_batch=args.batch, clip_rtf=clip_rtf(model, args.batch, device))
         print(f"4-s clips, batch {args.batch}: {figures['clip_rtf']:.1f}x real time")
