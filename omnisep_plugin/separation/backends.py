@@ -120,7 +120,7 @@ class _OrtNet:
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         # Idle threads sleep instead of spinning: on a shared CPU spinning threads steal
-        # the cores the busy ones need (3x slower under load, measured).
+        # the cores the busy ones need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
