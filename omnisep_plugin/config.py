@@ -2,8 +2,10 @@
 
 - :data:`AUDIO`: the model's sampling rate and the 4-s crop (65535 samples at 16 kHz, 256
   STFT frames at hop 256, a multiple of the U-Net's 2^7).
-- :data:`SEPARATE`: inference: window, overlap, negative-query strength and variant, the
-  composed query's weights (the official code's 2, 2, 1).
+- :data:`SEPARATE`: inference: window and overlap (chosen by
+  ``benchmarks/separate_windows.py``, figures in docs/benchmarks.md), backend,
+  negative-query strength and variant, the composed query's weights (the official code's
+  2, 2, 1).
 - :func:`train_defaults`: the training configuration's sections (the paper's values;
   ``recipes/*/conf/train.yaml`` restate them with comments and ``omnisep train`` starts
   from these).
@@ -27,8 +29,10 @@ class AudioConfig:
 @dataclass(frozen=True)
 class SeparateConfig:
     """Inference defaults (``omnisep separate``, ``separate-test``, ``model.separate``)."""
-    window: int = 65536
-    overlap: float = 0.25
+    window: int = 131071  # 512 STFT frames at hop 256 (4 x 2^7): 8.2 s, no U-Net padding
+    overlap: float = 0.125  # 1.0-s cross-fades; 1.14x the frames of one pass
+    backend: str = "auto"
+    onnx_min_seconds: float = 60.0
     alpha: float = 0.5
     negative_variant: str = "omnisep"
     compose_weights: Tuple[Tuple[str, float], ...] = (("text", 2.0), ("image", 2.0), ("audio", 1.0))
@@ -39,6 +43,8 @@ class SeparateConfig:
         return dict(self.compose_weights)
 
 
+#: What runs the mask network at inference (:mod:`omnisep_plugin.separation.backends`).
+BACKENDS = ("eager", "torchscript", "onnxruntime")
 AUDIO = AudioConfig()
 SEPARATE = SeparateConfig()
 

@@ -118,13 +118,23 @@ class OmniSep(BaseModel):
         Returns:
             intermediate masks ``[batch, k, F', frames]`` (no activation).
         """
+        feats = self.masker_input(mag)
+        return self.masker(feats)[..., :self.mask_bins, :mag.shape[-1]]
+
+    @property
+    def mask_bins(self) -> int:
+        """Frequency bins F' of the masks (the warp's log bins, or the 513 linear bins)."""
+        return self.log_freq_bins or self.stft.n_freq
+
+    def masker_input(self, mag: torch.Tensor) -> torch.Tensor:
+        """The U-Net's input: ``log(|X| + 1e-10)`` warped, replicate-padded to multiples of
+        :attr:`AudioUNet.size_multiple`: ``[batch, 1, 513, T]`` -> ``[batch, 1, F'', T'']``."""
         feats = torch.log(self.to_mask_domain(mag) + _EPS)
-        n_freq, n_frames = feats.shape[-2:]
         m = self.masker.size_multiple
-        pad_f, pad_t = -n_freq % m, -n_frames % m
+        pad_f, pad_t = -feats.shape[-2] % m, -feats.shape[-1] % m
         if pad_f or pad_t:
             feats = F.pad(feats, (0, pad_t, 0, pad_f), mode="replicate")
-        return self.masker(feats)[..., :n_freq, :n_frames]
+        return feats
 
     def apply_query(self, masks: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Mask logits of eq. (2): ``z_i = sum_j w_j q_ij M_j + b``, ``q_i = sigmoid(Linear(Q_i))``.
@@ -152,7 +162,8 @@ class OmniSep(BaseModel):
         """
         if self.warp is not None:
             mask = self.warp.to_linear(mask.float())
-        return self.stft.inverse(mask.float() * spec.unsqueeze(1), length)
+        masked = torch.view_as_real(spec).unsqueeze(1) * mask.float().unsqueeze(-1)
+        return self.stft.inverse(torch.view_as_complex(masked), length)
 
     # ---------------------------------------------------------------- forward
     def forward(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ refuses, before any work, an output that would overwrite an input (even with ``f
 existing file (without ``force``), a name too long for the file system, or a folder that
 cannot be written.
 """
+import contextlib
 import errno
 import json
 import logging
@@ -15,7 +16,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -72,24 +73,31 @@ class _WavWriter:
                 raise write_error(self.target, err) from None
 
 
-@torch.no_grad()
-def separate_file(model, path: Path, query: torch.Tensor, out_path: Path, mono: bool = False,
+def separate_file(model, path: Path, query: torch.Tensor, out_path, mono: bool = False,
                   window: int = SEPARATE.window, batch_windows: Optional[int] = None,
-                  overlap: float = SEPARATE.overlap, progress=None, atomic: bool = True) -> dict:
+                  overlap: float = SEPARATE.overlap, progress=None, atomic: bool = True,
+                  residual: bool = False) -> dict:
     """Stream ``path`` through ``model`` and write the estimate to ``out_path``.
 
     Other sample rates are resampled to the model's and back (bounded-memory resampler);
     channels are separated one by one (or averaged first with ``mono``); the estimate has
     the input's rate, length and channel count (1 with ``mono``), as 32-bit float WAV.
-    ``progress`` is called with the number of input samples consumed. ``batch_windows``
-    (rows per forward pass) defaults to 8 on a GPU and 1 on the CPU. With ``atomic`` the
-    file is written under a temporary name and renamed (pass False when ``out_path`` is
-    already a staged temporary name). Returns facts for the sidecar.
+    ``query`` is ``[dim]``, or ``[n_queries, dim]`` with ``out_path`` a list of as many
+    paths: one estimate per query from one U-Net pass per window. ``residual`` writes
+    everything but the query (mixture minus estimate). ``progress`` is called with the
+    number of input samples consumed. ``batch_windows`` (rows per forward pass) defaults
+    to 8 on a GPU and 1 on the CPU. With ``atomic`` the files are written under temporary
+    names and renamed (pass False when the paths are already staged temporary names).
+    Returns facts for the sidecar.
     """
     if batch_windows is None:
         batch_windows = 8 if next(model.parameters()).is_cuda else 1
     if batch_windows < 1:
         raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
+    targets = [out_path] if query.dim() == 1 else list(out_path)
+    queries = query.reshape(-1, query.shape[-1])
+    if len(targets) != len(queries):
+        raise ValueError(f"{len(queries)} queries but {len(targets)} output paths")
     path = Path(path)
     info = check_input_file(path)
     sr, model_sr, frames = info.samplerate, int(model.sample_rate), info.frames
@@ -104,33 +112,37 @@ def separate_file(model, path: Path, query: torch.Tensor, out_path: Path, mono: 
                 progress(b.shape[-1])
             yield b
 
-    def write(target):
-        with sf.SoundFile(str(path)) as f:
+    def write(names):
+        with sf.SoundFile(str(path)) as f, contextlib.ExitStack() as stack:
             channels = 1 if mono else f.channels
             blocks = resample_stream(watched(read_blocks(f, mono=mono)), sr, model_sr, frames)
-            est = separate_stream(blocks, total, model, query, window, batch_windows, overlap)
-            est = resample_stream(est, model_sr, sr, total)
+            est = separate_stream(blocks, total, model, queries, window, batch_windows, overlap,
+                                  residual)  # [n_queries, channels, n] blocks
+            est = resample_stream((e.reshape(-1, e.shape[-1]) for e in est), model_sr, sr, total)
+            outs = [stack.enter_context(_WavWriter(n, sr, channels)) for n in names]
             written = 0
-            with _WavWriter(target, sr, channels) as out:
-                for block in est:
-                    block = block[:, :frames - written]
-                    out.write(block.T)
-                    written += block.shape[-1]
-                while written < frames:  # a short resampled tail: pad in bounded blocks
-                    n = min(_ZERO_BLOCK, frames - written)
+            for block in est:
+                block = block[:, :frames - written].reshape(len(outs), channels, -1)
+                for out, stem in zip(outs, block):
+                    out.write(stem.T)
+                written += block.shape[-1]
+            while written < frames:  # a short resampled tail: pad in bounded blocks
+                n = min(_ZERO_BLOCK, frames - written)
+                for out in outs:
                     out.write(np.zeros((n, channels), np.float32))
-                    written += n
+                written += n
         return channels
 
     if atomic:
-        with atomic_write(out_path) as tmp:
-            channels = write(tmp)
+        with contextlib.ExitStack() as stack:
+            channels = write([stack.enter_context(atomic_write(t)) for t in targets])
     else:
-        channels = write(str(out_path))
+        channels = write([str(t) for t in targets])
     if peak[0] == 0.0:
         logging.warning("%s is all zeros: the estimate is silent too", path)
-    return {"input": str(path), "output": str(out_path), "sample_rate": sr,
-            "channels": channels, "duration_s": frames / sr, "silent_input": peak[0] == 0.0,
+    return {"input": str(path), "output": str(out_path) if query.dim() == 1 else
+            [str(t) for t in targets], "sample_rate": sr, "channels": channels,
+            "duration_s": frames / sr, "silent_input": peak[0] == 0.0, "residual": residual,
             "seconds": time.perf_counter() - start, "window": window, "overlap": overlap}
 
 
@@ -171,10 +183,11 @@ def plot_file_spectrograms(mix_path: Path, est_path: Path, png_path: Path,
         plt.close(fig)
 
 
-def output_paths(mix: Path, out_dir: Path) -> Dict[str, Path]:
-    """``<out_dir>/<mix stem>_est1.{wav,json,png}``."""
-    stem = Path(out_dir) / f"{Path(mix).stem}_est1"
-    return {kind: stem.with_name(f"{stem.name}.{kind}") for kind in OUTPUT_KINDS}
+def output_paths(mix: Path, out_dir: Path, stem: str = "est1") -> Dict[str, Path]:
+    """``<out_dir>/<mix stem>_<stem>.{wav,json,png}`` (``est1``, ``est2``... one per query;
+    ``residual`` for everything but the query)."""
+    base = Path(out_dir) / f"{Path(mix).stem}_{stem}"
+    return {kind: base.with_name(f"{base.name}.{kind}") for kind in OUTPUT_KINDS}
 
 
 def unique_stems(paths: List[Path]) -> None:
@@ -214,8 +227,10 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def plan_outputs(inputs: List[Path], out_dir: Path, kinds: Iterable[str] = ("wav", "json"),
-                 force: bool = False, protected: Iterable[Path] = ()) -> List[Dict[str, Path]]:
-    """The output files of every input, checked before any work is done.
+                 force: bool = False, protected: Iterable[Path] = (),
+                 stems: Sequence[str] = ("est1",)) -> List[List[Dict[str, Path]]]:
+    """The output files of every input (one ``{kind: path}`` per stem name, see
+    :func:`output_paths`), checked before any work is done.
 
     Refused (ValueError naming the file): an output that is one of ``inputs`` or
     ``protected`` (the query files, the model...) even with ``force``; an existing output
@@ -229,9 +244,9 @@ def plan_outputs(inputs: List[Path], out_dir: Path, kinds: Iterable[str] = ("wav
     guarded = inputs + [Path(p) for p in protected if p is not None]
     plans = []
     for mix in inputs:
-        paths = output_paths(mix, out_dir)
-        plan = {k: paths[k] for k in kinds}
-        for kind, target in plan.items():
+        plan = [{k: v for k, v in output_paths(mix, out_dir, stem).items() if k in kinds}
+                for stem in stems]
+        for target in (t for stem in plan for t in stem.values()):
             if len(target.name.encode()) > NAME_MAX:
                 raise ValueError(f"The output name for {mix} would be {len(target.name.encode())} "
                                  f"bytes long (the file system allows {NAME_MAX}); rename the input")

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from omnisep_plugin.models.spectral import STFT, LogFrequencyWarp
@@ -30,3 +31,24 @@ def test_warp_gives_low_frequencies_more_bins():
     assert torch.all(warped[1:] >= warped[:-1])
     # Half of the log bins cover well under half of the linear axis.
     assert warped[128] < 0.3
+
+
+@pytest.mark.parametrize("n_fft,hop,win", [(1024, 256, 1024), (256, 64, 200), (512, 128, 512)])
+@pytest.mark.parametrize("n,length_change", [(131071, 0), (20000, 100), (20000, -50), (700, 0)])
+def test_inverse_by_shifted_additions_equals_torch_istft(n_fft, hop, win, n, length_change):
+    stft = STFT(n_fft, hop, win)
+    spec = stft(torch.randn(2, n)) * (0.5 + torch.rand(1, n_fft // 2 + 1, 1))
+    try:
+        ref = torch.istft(spec, n_fft, hop, win, window=stft.window, center=True,
+                          length=n + length_change)
+    except RuntimeError:  # the envelope vanishes inside the requested length: the same error
+        with pytest.raises(RuntimeError, match="window overlap add min"):
+            stft.inverse(spec, n + length_change)
+        return
+    torch.testing.assert_close(stft.inverse(spec, n + length_change), ref, atol=1e-5, rtol=0)
+
+
+def test_inverse_without_overlap_raises_torch_istft_error():
+    stft = STFT(512, 512, 512)  # Hann windows that do not overlap: the envelope vanishes
+    with pytest.raises(RuntimeError, match="window overlap add min"):
+        stft.inverse(stft(torch.randn(1, 4000)), 4000)

@@ -32,3 +32,23 @@ def test_rows_per_forward_pass_are_bounded_whatever_the_channel_count():
         alone = np.concatenate(list(separate_stream([wav[5:6]], total, model.model, q,
                                                     window=window, batch_windows=3)), -1)
         assert np.abs(out[5:6] - alone).max() < 1e-5
+
+
+def test_default_window_is_the_longest_of_a_whole_number_of_unet_frames():
+    from omnisep_plugin.config import SEPARATE
+    from omnisep_plugin.masknn.unet import default_architecture
+    from omnisep_plugin.models import OmniSep
+
+    model = OmniSep(query_dim=8, unet_widths=default_architecture("clipsep7_small")["widths"])
+    frames = model.stft(torch.zeros(1, SEPARATE.window)).shape[-1]
+    assert frames % model.masker.size_multiple == 0
+    assert model.stft(torch.zeros(1, SEPARATE.window + 1)).shape[-1] == frames + 1
+
+
+def test_a_stream_that_fits_in_one_window_is_one_forward_pass():
+    from omnisep_plugin.config import SEPARATE
+
+    model = RowCounter(tiny_omnisep().eval())
+    wav = np.zeros((1, SEPARATE.window), np.float32)
+    list(separate_stream([wav[:, :1000], wav[:, 1000:]], None, model, torch.randn(8)))
+    assert model.rows == [1]

@@ -4,5 +4,6 @@
 registers its commands. To add a group, write ``bin/modes/<name>.py`` (see
 :mod:`.cli_base`) and import it here.
 """
-from . import evaluate, omni, prepare, query, score, separate, train  # noqa: F401  (registration)
+from . import (evaluate, export, omni, prepare, query, score, separate,  # noqa: F401
+               train)  # (registration)
 from .cli_base import CONTEXT, BadInput, cli, load_encoder, prepare as prepare_group  # noqa: F401

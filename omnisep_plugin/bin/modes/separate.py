@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ...config import SEPARATE
+from ...config import BACKENDS, SEPARATE
 from .cli_base import CONTEXT, cli, load_encoder, resolve_device, user_errors
 
 
@@ -27,6 +27,19 @@ def _parse_weights(weights, text, image, audio):
     return {m: w for (m, w) in zip(("text", "image", "audio"), values) if given[m] is not None}
 
 
+def _stems(text, image, audio):
+    """``(text, image, audio)`` per stem: the i-th value of every repeated query option."""
+    given = {m: v for m, v in (("text", text), ("image", image), ("audio", audio)) if v}
+    n = max((len(v) for v in given.values()), default=1)
+    uneven = {m: len(v) for m, v in given.items() if len(v) != n}
+    if uneven:
+        counts = ", ".join(f"--{m} {len(v)}x" for m, v in given.items())
+        raise ValueError(f"Each stem takes one value of every query option given ({counts}): "
+                         "repeat them the same number of times")
+    return [tuple(given[m][i] if m in given else None for m in ("text", "image", "audio"))
+            for i in range(n)]
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_path", required=True,
@@ -35,9 +48,11 @@ def _parse_weights(weights, text, image, audio):
               help="Local ImageBind checkpoint: the query encoder.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
               help="Bound audio encoder file: the offline query encoder (MiniLM text + audio).")
-@click.option("--text", help="What to keep, in words.")
-@click.option("--image", type=click.Path(), help="An image of the source to keep.")
-@click.option("--audio", type=click.Path(), help="An audio example of the source to keep.")
+@click.option("--text", multiple=True, help="What to keep, in words (repeat: one stem each).")
+@click.option("--image", type=click.Path(), multiple=True,
+              help="An image of the source to keep (repeat: one stem each).")
+@click.option("--audio", type=click.Path(), multiple=True,
+              help="An audio example of the source to keep (repeat: one stem each).")
 @click.option("--weights", help="Composition weights t,i,a of the given positive queries.")
 @click.option("--negative-text", help="What to remove, in words.")
 @click.option("--negative-image", type=click.Path())
@@ -48,6 +63,11 @@ def _parse_weights(weights, text, image, audio):
               help="0: the nearest label; > 0: labels weighted by softmax(cos / T).")
 @click.option("--query-set", type=click.Path(), help="Label embeddings for --query-aug.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--remove", is_flag=True,
+              help="Write everything but the query (<name>_residual.wav) instead of it.")
+@click.option("--backend", default=SEPARATE.backend, type=click.Choice(("auto",) + BACKENDS),
+              help="What runs the U-Net (onnxruntime: CPU only; see omnisep export). auto: "
+              f"onnxruntime on the CPU for >= {SEPARATE.onnx_min_seconds:g} s of audio, else eager.")
 @click.option("--mono", is_flag=True, help="Average the channels first (default: per channel).")
 @click.option("--plot", is_flag=True, help="Also write a spectrogram PNG per input.")
 @click.option("--window", default=SEPARATE.window, type=click.IntRange(1024, 1 << 22),
@@ -61,37 +81,46 @@ def _parse_weights(weights, text, image, audio):
 @user_errors
 def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, audio, weights,
              negative_text, negative_image, negative_audio, alpha, query_aug,
-             query_aug_temperature, query_set, out_dir, mono, plot, window, batch_windows,
-             overlap, device, force):
+             query_aug_temperature, query_set, out_dir, remove, backend, mono, plot, window,
+             batch_windows, overlap, device, force):
     """Keep what the query describes in each MIXTURE; write OUT/<name>_est1.wav + .json.
 
-    Any sample rate (resampled to the model's and back), any channel count (each channel
+    A repeated query option (--text cello --text clarinet) gives one stem per query,
+    <name>_est1.wav, <name>_est2.wav..., from one U-Net pass; with several modalities,
+    stem i composes the i-th value of each. --remove writes <name>_residual.wav: the
+    mixture minus the estimate (the complementary mask). Any sample rate (resampled to the model's and back), any channel count (each channel
     separated, or --mono), any length (overlapping windows, bounded memory). All or
     nothing: if any input fails, no output of this run is written.
     """
+    import torch
     from tqdm.auto import tqdm
 
     from ...audio_io import check_input_file
     from ...models import OmniSep
     from ...query import QuerySet
     from ...query.spec import QuerySpec, build_query
+    from ...separation.backends import BackendSeparator, resolve_backend
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
     from ...utils import StagedWrites
 
-    spec = QuerySpec(text=text, image=image, audio=audio,
-                     weights=_parse_weights(weights, text, image, audio),
-                     negative_text=negative_text, negative_image=negative_image,
-                     negative_audio=negative_audio, alpha=alpha, query_aug=query_aug,
-                     query_aug_temperature=query_aug_temperature)
-    spec.validate()
+    specs = [QuerySpec(text=t, image=i, audio=a, weights=_parse_weights(weights, t, i, a),
+                       negative_text=negative_text, negative_image=negative_image,
+                       negative_audio=negative_audio, alpha=alpha, query_aug=query_aug,
+                       query_aug_temperature=query_aug_temperature)
+             for t, i, a in _stems(text, image, audio)]
+    for spec in specs:
+        spec.validate()
+    if remove and len(specs) > 1:
+        raise ValueError("--remove takes one query (it writes one residual per input)")
+    stems = ["residual"] if remove else [f"est{i + 1}" for i in range(len(specs))]
     paths = [Path(m) for m in mixtures]
     infos = [check_input_file(p) for p in paths]
     out = Path(out_dir)
-    protected = [Path(p) for p in (*spec.files().values(), query_set, imagebind_ckpt,
-                                   offline_ckpt, model_path) if p]
+    protected = [Path(p) for p in (*[f for s in specs for f in s.files().values()], query_set,
+                                   imagebind_ckpt, offline_ckpt, model_path) if p]
     outputs = plan_outputs(paths, out, ("wav", "json", "png") if plot else ("wav", "json"),
-                           force=force, protected=protected)
+                           force=force, protected=protected, stems=stems)
     dev = resolve_device(device)
     model = OmniSep.from_pretrained(model_path).to(dev)
     if model_path == "default" and not (imagebind_ckpt or offline_ckpt):
@@ -103,27 +132,32 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
         raise ValueError(f"The encoder gives {encoder.dim}-d queries, the model expects "
                          f"{model.query_dim}")
     qs = QuerySet.load(query_set) if query_set else None
-    query, record = build_query(encoder, spec, qs)
+    built = [build_query(encoder, spec, qs) for spec in specs]
+    queries = torch.stack([q for q, _ in built])  # [n_stems, dim]
+    backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
+    separator = BackendSeparator(model, backend)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         with StagedWrites() as staged, tqdm(total=sum(i.frames for i in infos), unit="sample",
                                             unit_scale=True, desc="separating") as bar:
             for path, planned in zip(paths, outputs):
-                wav_tmp = staged.path(planned["wav"])
-                facts = separate_file(model, path, query, Path(wav_tmp), mono=mono,
+                wav_tmps = [Path(staged.path(p["wav"])) for p in planned]
+                facts = separate_file(separator, path, queries, wav_tmps, mono=mono,
                                       window=window, batch_windows=batch_windows or None,
-                                      overlap=overlap, progress=bar.update, atomic=False)
-                facts["output"] = str(planned["wav"])
-                write_sidecar(staged.path(planned["json"]),
-                              {**facts, **record, "model": str(model_path), "device": str(dev),
-                               "mono": mono}, atomic=False)
-                if plot:
-                    plot_file_spectrograms(path, wav_tmp, staged.path(planned["png"]),
-                                           atomic=False)
+                                      overlap=overlap, progress=bar.update, atomic=False,
+                                      residual=remove)
+                for p, wav_tmp, (_, record) in zip(planned, wav_tmps, built):
+                    write_sidecar(staged.path(p["json"]),
+                                  {**facts, "output": str(p["wav"]), **record,
+                                   "model": str(model_path), "device": str(dev), "mono": mono,
+                                   "backend": backend, "stems": len(built)}, atomic=False)
+                    if plot:
+                        plot_file_spectrograms(path, wav_tmp, staged.path(p["png"]),
+                                               atomic=False)
             staged.commit()
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
-    click.echo(f"wrote {len(paths)} estimate(s) to {out}")
+    click.echo(f"wrote {len(paths) * len(stems)} estimate(s) to {out}")
