@@ -19,6 +19,7 @@ what ``omnisep train`` picks: bf16 on a GPU that has it or a CPU with bf16 instr
 Usage:
     python benchmarks/train_throughput.py --batch-size 8 --precision fp32 --threads 2  # CPU
     python benchmarks/train_throughput.py --batch-size 128 --steps 10 --rounds 3      # GPU
+    python benchmarks/train_throughput.py --skip-reference --rounds 1 --profile       # profile
 Writes ``benchmarks/results/train_throughput.json`` (``--out``).
 """
 import argparse
@@ -108,6 +109,15 @@ def peak_gb(step, batch, device):
     return torch.cuda.max_memory_allocated() / 2**30
 
 
+def print_profile(step, batch, rows: int = 20) -> None:
+    """torch.profiler's operators of one step, by self time."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as prof:
+        step(batch)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=8)
@@ -120,6 +130,8 @@ def main(argv=None):
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="Also print torch.profiler's table of one step of (a).")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args(argv)
     if args.threads:
@@ -179,6 +191,8 @@ def main(argv=None):
                  f"{figures['ratio']:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f}, "
                  f"median {statistics.median(ratios):.2f})")
     print(line)
+    if args.profile:
+        print_profile(ours, batches[0])
     figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     figures["hours_for_200k_steps_x128"] = 200000 * 128 / figures["ours_clips_per_s"] / 3600
     print(f"peak RSS {figures['peak_rss_gb']:.2f} GB; the paper's 200k x 128 schedule at (a)'s "
