@@ -89,7 +89,7 @@ class _UNetLevel(nn.Module):
         y = self.up(y)
         if self.outermost:
             return y
-        if y.requires_grad:
+        if self.training and y.requires_grad:  # not in eval mode (tracing, export, inference)
             y = _DenseGrad.apply(y)
         return torch.cat([x, y], dim=1)
 
