@@ -109,13 +109,15 @@ def peak_gb(step, batch, device):
     return torch.cuda.max_memory_allocated() / 2**30
 
 
-def print_profile(step, batch, rows: int = 20) -> None:
-    """torch.profiler's operators of one step, by self time."""
+def print_profile(name, step, batch, rows: int = 25) -> None:
+    """torch.profiler's operators of one step, by self time, per input shape."""
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         step(batch)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    print(f"profile of one step of {name}:")
+    print(prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=rows, max_shapes_column_width=60))
 
 
 def main(argv=None):
@@ -131,7 +133,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--profile", action="store_true",
-                        help="Also print torch.profiler's table of one step of (a).")
+                        help="Also print torch.profiler's table of one step of each side.")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args(argv)
     if args.threads:
@@ -192,7 +194,8 @@ def main(argv=None):
                  f"median {statistics.median(ratios):.2f})")
     print(line)
     if args.profile:
-        print_profile(ours, batches[0])
+        for name, (step, data) in sides.items():
+            print_profile(name, step, data[0])
     figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     figures["hours_for_200k_steps_x128"] = 200000 * 128 / figures["ours_clips_per_s"] / 3600
     print(f"peak RSS {figures['peak_rss_gb']:.2f} GB; the paper's 200k x 128 schedule at (a)'s "
