@@ -1,171 +1,208 @@
-"""Training throughput of OmniSep: this project's pipeline vs. a CLIPSep-style reference loop.
+"""Training step of this project beside CLIPSep's own step, alternating in one process.
 
-(a) This project: sources from a DataLoader, mixing, STFT, log-frequency warp, targets and
-    loss on the device inside the step, cached query embeddings, Query-Mixup; bf16
-    autocast and a fused Adam on a GPU (fp32 on the CPU unless --precision bf16).
-(b) Reference, as CLIPSep's public code does it: the STFT, warp, ground-truth masks and
-    weights computed in the DataLoader workers on the CPU, fp32, and the query encoder run
-    on every step (here the offline MiniLM text encoder on the class labels; ImageBind-huge
-    in the real thing, which costs far more).
-Both train the same model (default: paper-size) on random sources (default: 65535 samples),
-same batch, same machine, same run; clips/s, peak memory and the ratio are printed.
+(a) Ours: the whole training step of ``OmniSepSystem``: the mixture and source waveforms
+    go in; STFT, log-frequency warp, targets, U-Net, query head and weighted BCE on the
+    device (``OmniSep.compute_loss``), one query per source from the cached embeddings by
+    Query-Mixup (``OmniSepSystem.queries``), backward, grad-norm clip 1.0, the system's own
+    Adam and schedule (``configure_optimizers``).
+(b) Reference: CLIPSep's separation-model step as its public code runs it
+    (``benchmarks/clipsep_reference.py``: its U-Net, InnerProd mask head, WBCE on warped
+    magnitudes, Adam, clip), on magnitudes and queries precomputed outside the step, as
+    CLIPSep's DataLoader workers and ``no_grad`` CLIP encoder provide them.
+
+Same batch, same threads, same precision, same device; the two alternate (ABAB:
+``--rounds`` rounds of ``--steps`` timed steps each, after ``--warmup`` untimed ones), and
+the ratio of clips/s (a)/(b) is printed with its per-round spread. Precision ``auto`` is
+what ``omnisep train`` picks: bf16 on a GPU that has it or a CPU with bf16 instructions
+(``training.run.cpu_has_bf16``), fp32 elsewhere.
 
 Usage:
-    python benchmarks/train_throughput.py --batch-size 4 --steps 5            # CPU
-    python benchmarks/train_throughput.py --batch-size 128 --steps 50         # GPU
-    python benchmarks/train_throughput.py --widths 16,32,64,128,128,128,128 --batch-size 8 \
-        --n-samples 32767 --precision bf16 --skip-reference --steps 10        # small.yaml's step
-Writes ``benchmarks/results/train_throughput.json``.
+    python benchmarks/train_throughput.py --batch-size 8 --precision fp32 --threads 2  # CPU
+    python benchmarks/train_throughput.py --batch-size 128 --steps 10 --rounds 3      # GPU
+    python benchmarks/train_throughput.py --skip-reference --rounds 1 --profile       # profile
+Writes ``benchmarks/results/train_throughput.json`` (``--out``).
 """
 import argparse
 import json
 import platform
 import resource
+import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from omnisep_plugin.training.system import OmniSepSystem
+sys.path.insert(0, str(Path(__file__).parent))
+from clipsep_reference import CLIPSep, ReferenceStep, stft_batch  # noqa: E402
+
+from omnisep_plugin.training.run import cpu_has_bf16  # noqa: E402
+from omnisep_plugin.training.system import OmniSepSystem  # noqa: E402
 
 
-def fake_batch(batch_size: int, n_samples: int, dim: int, device) -> dict:
-    sources = 0.3 * torch.randn(batch_size, 2, n_samples, device=device)
-    batch = {"sources": sources}
-    for kind in ("text", "image", "audio"):
-        batch[f"{kind}_emb"] = torch.nn.functional.normalize(
-            torch.randn(batch_size, 2, dim, device=device), dim=-1)
-        batch[f"has_{kind}"] = torch.ones(batch_size, 2, dtype=torch.bool, device=device)
-    return batch
+def choose_precision(setting: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``; ``auto`` and an unsupported ``bf16`` never assume bf16 support."""
+    has_bf16 = (torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16())
+    if setting == "bf16" and not has_bf16:
+        sys.exit(f"--precision bf16: this {device.type} has no bf16 support "
+                 "(CPU: avx512_bf16 or amx_bf16); use fp32")
+    return ("bf16" if has_bf16 else "fp32") if setting == "auto" else setting
 
 
-class SourceBatches(torch.utils.data.Dataset):
-    """Random sources ``[B, 2, T]`` (and, for the reference loop, everything the CPU
-    computes from them: warped magnitudes, targets and weights), one batch per item."""
-
-    def __init__(self, batch_size, n_samples, dim, reference_model=None):
-        self.batch_size, self.n_samples, self.dim = batch_size, n_samples, dim
-        self.reference_model = reference_model
-
-    def __len__(self):
-        return 10 ** 6
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        sources = 0.3 * torch.randn(self.batch_size, 2, self.n_samples, generator=g)
-        if self.reference_model is None:
-            return {"sources": sources}
-        from omnisep_plugin.losses import bce_weight, ideal_binary_mask
-        m = self.reference_model
-        with torch.no_grad():
-            mix = sources.sum(1)
-            lin = m.stft(torch.cat([mix[:, None], sources], 1).flatten(0, 1)).abs()
-            lin = lin.reshape(self.batch_size, 3, *lin.shape[-2:])
-            warped = m.to_mask_domain(lin)
-        return {"mix_mag": lin[:, :1], "target": ideal_binary_mask(warped[:, 1:], warped[:, :1]),
-                "weight": bce_weight(warped[:, :1])}
+def make_batches(n: int, batch_size: int, n_samples: int, dim: int, device) -> list:
+    """``n`` different batches: sources ``[B, 2, T]`` and, per modality, cached unit-norm
+    embeddings ``[B, 2, dim]`` with every modality available."""
+    g = torch.Generator().manual_seed(0)
+    batches = []
+    for _ in range(n):
+        batch = {"sources": 0.3 * torch.randn(batch_size, 2, n_samples, generator=g)}
+        for kind in ("text", "image", "audio"):
+            batch[f"{kind}_emb"] = torch.nn.functional.normalize(
+                torch.randn(batch_size, 2, dim, generator=g), dim=-1)
+            batch[f"has_{kind}"] = torch.ones(batch_size, 2, dtype=torch.bool)
+        batches.append({k: v.to(device) for k, v in batch.items()})
+    return batches
 
 
-def run(system, loader, steps, warmup, device, step_fn):
-    it = iter(loader)
-    for _ in range(warmup):
-        step_fn(next(it))
+class OurStep:
+    """One training step of :class:`OmniSepSystem` outside a Trainer (what Lightning's
+    automatic optimisation runs: zero_grad, training loss, backward, clip, step, schedule)."""
+
+    def __init__(self, system: OmniSepSystem, autocast, grad_clip: float = 1.0):
+        conf = system.configure_optimizers()
+        self.system, self.autocast, self.grad_clip = system, autocast, grad_clip
+        self.opt, self.sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+
+    def __call__(self, batch) -> torch.Tensor:
+        sources = batch["sources"]
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast:
+            loss = self.system.model.compute_loss(sources.sum(1), sources,
+                                                  self.system.queries(batch))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.system.parameters(), self.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        return loss.detach()
+
+
+def timed(step, batches, n_steps, device) -> float:
+    """Seconds for ``n_steps`` calls of ``step`` cycling through ``batches``."""
     if device.type == "cuda":
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    for _ in range(steps):
-        step_fn(next(it))
+    for i in range(n_steps):
+        step(batches[i % len(batches)])
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
-def main():
+def peak_gb(step, batch, device):
+    """Peak GPU memory of one step in GiB (``None`` on the CPU)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    step(batch)
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**30
+
+
+def print_profile(name, step, batch, rows: int = 25) -> None:
+    """torch.profiler's operators of one step, by self time, per input shape."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities, record_shapes=True) as prof:
+        step(batch)
+    print(f"profile of one step of {name}:")
+    print(prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=rows, max_shapes_column_width=60))
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2, help="Timed steps per side per round.")
+    parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds.")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--widths", default="64,128,256,512,512,512,512")
     parser.add_argument("--n-samples", type=int, default=65535, help="Samples per source crop.")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                        help="(a)'s precision; auto: bf16 autocast on a GPU, fp32 on the CPU.")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="Also print torch.profiler's table of one step of each side.")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
-    args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    precision = choose_precision(args.precision, device)
     widths = [int(w) for w in args.widths.split(",")]
-    n = args.n_samples
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    figures = {"device": torch.cuda.get_device_name() if device.type == "cuda"
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    figures = {"device": torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
-               "batch_size": args.batch_size, "steps": args.steps, "n_samples": n,
-               "precision": "bf16" if bf16 else "fp32"}
+               "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+               "torch": torch.__version__, "batch_size": args.batch_size, "n_samples": args.n_samples,
+               "precision": precision, "threads": torch.get_num_threads(),
+               "rounds": args.rounds, "steps_per_round": args.steps}
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16,  # noqa: E731
+                                      enabled=precision == "bf16")
 
-    # (a) this project
+    torch.manual_seed(0)
     system = OmniSepSystem(model_args={"unet_widths": widths}).to(device)
-    dim = system.model.query_dim
-    opt = torch.optim.Adam(system.parameters(), lr=1e-3, fused=device.type == "cuda" or None)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    embs = fake_batch(args.batch_size, 8, dim, device)  # cached embeddings (only *_emb used)
-    loader = torch.utils.data.DataLoader(SourceBatches(args.batch_size, n, dim), batch_size=None,
-                                         num_workers=args.workers, pin_memory=device.type == "cuda")
-
-    def ours(batch):
-        sources = batch["sources"].to(device, non_blocking=True)
-        b = {**embs, "sources": sources}
-        opt.zero_grad(set_to_none=True)
-        with autocast:
-            loss = system.model.compute_loss(sources.sum(1), sources, system.queries(b))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(system.parameters(), 1.0)
-        opt.step()
-
-    seconds = run(system, loader, args.steps, args.warmup, device, ours)
-    figures["ours_clips_per_s"] = args.steps * args.batch_size / seconds
-    figures["ours_peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+    ours = OurStep(system, autocast())
+    batches = make_batches(2, args.batch_size, args.n_samples, system.model.query_dim, device)
+    sides = {"ours": (ours, batches)}
     figures["params"] = sum(p.numel() for p in system.model.parameters())
-    print(f"(a) this project ({figures['params'] / 1e6:.1f} M params, batch {args.batch_size}, "
-          f"{n} samples, {figures['precision']}, {figures['device']}): "
-          f"{figures['ours_clips_per_s']:.2f} clips/s")
-    del loader
-
     if not args.skip_reference:
-        from omnisep_plugin.query.offline import OfflineEncoder
-        from omnisep_plugin.losses import multisrc_weighted_bce
-        encoder = OfflineEncoder(device=device)
-        ref = OmniSepSystem(model_args={"unet_widths": widths, "query_dim": encoder.dim}).to(device)
-        ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
-        cpu_model = OmniSepSystem(model_args={"unet_widths": widths[:1], "query_dim": encoder.dim}).model
-        ref_loader = torch.utils.data.DataLoader(
-            SourceBatches(args.batch_size, n, dim, reference_model=cpu_model), batch_size=None,
-            num_workers=args.workers)
-        labels = ["violin", "flute", "cello", "trumpet"]
+        ngf = widths[0]
+        if widths != [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (len(widths) - 3) or len(widths) < 5:
+            sys.exit("the reference is CLIPSep's U-Net (widths ngf, 2 ngf, 4 ngf, 8 ngf, ...; "
+                     ">= 5 levels): give such --widths or --skip-reference")
+        ref_model = CLIPSep(n_mix=2, layers=len(widths), channels=system.model.n_masks,
+                            ngf=ngf).to(device)
+        g = torch.Generator().manual_seed(1)
+        ref_batches = [(stft_batch(b["sources"]),
+                        [torch.randn(args.batch_size, 512, generator=g).to(device) for _ in range(2)])
+                       for b in batches]
+        ref_step = ReferenceStep(ref_model, autocast=autocast())
+        sides["reference"] = (lambda b: ref_step(*b), ref_batches)
+        figures["reference_params"] = sum(p.numel() for p in ref_model.parameters())
 
-        def reference(batch):
-            q = encoder.embed_text([labels[i % 4] for i in range(2 * args.batch_size)])
-            q = q.reshape(args.batch_size, 2, -1).to(device)
-            ref_opt.zero_grad(set_to_none=True)
-            masks = ref.model.forward_masker(batch["mix_mag"].to(device))
-            logits = ref.model.apply_query(masks, q)
-            loss = multisrc_weighted_bce(logits, batch["target"].to(device), batch["weight"].to(device))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0)
-            ref_opt.step()
-
-        seconds = run(ref, ref_loader, args.steps, args.warmup, device, reference)
-        figures["reference_clips_per_s"] = args.steps * args.batch_size / seconds
+    for name, (step, data) in sides.items():
+        timed(step, data, args.warmup, device)
+        figures[f"{name}_peak_gpu_gb"] = peak_gb(step, data[0], device)
+    seconds = {name: [] for name in sides}
+    for _ in range(args.rounds):
+        for name, (step, data) in sides.items():
+            seconds[name].append(timed(step, data, args.steps, device))
+    clips = args.steps * args.batch_size
+    for name in sides:
+        figures[f"{name}_clips_per_s"] = clips * args.rounds / sum(seconds[name])
+        figures[f"{name}_clips_per_s_rounds"] = [round(clips / s, 3) for s in seconds[name]]
+    line = (f"batch {args.batch_size}, {args.n_samples} samples, {precision}, "
+            f"{figures['device']}: (a) ours {figures['ours_clips_per_s']:.2f} clips/s")
+    if "reference" in sides:
+        ratios = [r / s for r, s in zip(seconds["reference"], seconds["ours"])]
         figures["ratio"] = figures["ours_clips_per_s"] / figures["reference_clips_per_s"]
-        print(f"(b) CLIPSep-style reference loop (CPU features in workers, fp32, query encoder "
-              f"every step): {figures['reference_clips_per_s']:.2f} clips/s; ratio (a)/(b) "
-              f"{figures['ratio']:.2f}")
+        figures["ratio_rounds"] = [round(r, 3) for r in ratios]
+        line += (f", (b) CLIPSep's step {figures['reference_clips_per_s']:.2f} clips/s: ratio "
+                 f"{figures['ratio']:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f}, "
+                 f"median {statistics.median(ratios):.2f})")
+    print(line)
+    if args.profile:
+        for name, (step, data) in sides.items():
+            print_profile(name, step, data[0])
     figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     figures["hours_for_200k_steps_x128"] = 200000 * 128 / figures["ours_clips_per_s"] / 3600
     print(f"peak RSS {figures['peak_rss_gb']:.2f} GB; the paper's 200k x 128 schedule at (a)'s "
-          f"rate would take {figures['hours_for_200k_steps_x128']:.0f} h")
+          f"rate would take {figures['hours_for_200k_steps_x128']:.1f} h")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(figures, indent=1))
+    return figures
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ Example:
     True
 """
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,20 @@ class OptimConf:
 
 @dataclass
 class TrainingConf:
-    max_steps: int = 200000
+    max_steps: int = 200000                 # optimiser steps
     max_minutes: Optional[float] = None     # total training time, counted across resumes
     grad_clip: float = 1.0
-    precision: str = "auto"
+    precision: str = "auto"                 # auto: bf16-mixed where the hardware has bf16
     val_every: int = 5000
     ckpt_every: int = 5000
     seed: int = 0
+    # Scale (Lightning Trainer arguments): data.batch_size is per device and micro-batch, so
+    # one optimiser step sees batch_size x devices x num_nodes x accumulate_grad_batches.
+    accelerator: str = "auto"               # auto, cpu, gpu
+    devices: Union[int, str, List[int]] = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"                  # ddp for several devices or nodes
+    accumulate_grad_batches: int = 1
 
 
 @dataclass

@@ -5,6 +5,10 @@ axes with a 4x4 stride-2 convolution (LeakyReLU 0.2 before it, BatchNorm after i
 the outermost level) and doubles them back with ReLU, bilinear up-sampling and a 3x3
 convolution (BatchNorm after it except at the outermost level); skip connections
 concatenate each level's input with its output. The input goes through BatchNorm first.
+
+The network runs in channels-last memory format (weights and activations), where oneDNN's
+convolutions and the bilinear up-sampling are faster on the CPU (see docs/benchmarks.md);
+the maths is the same as in the default format.
 """
 from typing import Sequence
 
@@ -19,6 +23,23 @@ _ARCHITECTURES = {
     # Test-size network.
     "tiny": dict(widths=(4, 8, 8)),
 }
+
+
+class _DenseGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient channels-last contiguous.
+
+    The gradient of a level's up-sampling branch is a channel slice of the gradient of the
+    ``cat`` that follows it; BatchNorm's CPU backward on such a strided slice in channels-last
+    format is several times slower than on a dense tensor (one copy is cheaper).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous(memory_format=torch.channels_last)
 
 
 def default_architecture(name: str) -> dict:
@@ -66,7 +87,11 @@ class _UNetLevel(nn.Module):
         if self.inner is not None:
             y = self.inner(y)
         y = self.up(y)
-        return y if self.outermost else torch.cat([x, y], dim=1)
+        if self.outermost:
+            return y
+        if self.training and y.requires_grad:  # not in eval mode (tracing, export, inference)
+            y = _DenseGrad.apply(y)
+        return torch.cat([x, y], dim=1)
 
 
 class AudioUNet(nn.Module):
@@ -107,6 +132,7 @@ class AudioUNet(nn.Module):
         self.net = _UNetLevel(in_channels, widths[0], out_channels, inner=level,
                               inner_out_channels=level_out if level is not None else None,
                               outermost=True)
+        self.to(memory_format=torch.channels_last)
 
     @property
     def size_multiple(self) -> int:
@@ -118,7 +144,7 @@ class AudioUNet(nn.Module):
         if x.shape[-1] % m or x.shape[-2] % m:
             raise ValueError(
                 f"AudioUNet needs freq and time multiples of {m}, got {tuple(x.shape[-2:])}")
-        return self.net(self.input_norm(x))
+        return self.net(self.input_norm(x.contiguous(memory_format=torch.channels_last)))
 
     def get_config(self) -> dict:
         """Plain-typed arguments that rebuild this module."""

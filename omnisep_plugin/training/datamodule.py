@@ -73,9 +73,7 @@ class MixtureDataModule(pl.LightningDataModule):
         world_size, rank = self._rank()
         batches = NumberedBatches(cuts, self.batch_size, seed=self.seed,
                                   world_size=world_size, rank=rank)
-        trainer = getattr(self, "trainer", None)
-        start = trainer.global_step if trainer is not None else self.resume_index
-        batches.start_at(max(start, self.resume_index))
+        batches.start_at(max(self._batches_done(), self.resume_index))
         dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
                                  gain_range=self.gain_range, divide_by_n=self.divide_by_n,
                                  seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
@@ -92,9 +90,15 @@ class MixtureDataModule(pl.LightningDataModule):
                                            batch_size=self.batch_size,
                                            num_workers=min(self.num_workers, 1))
 
-    def state_dict(self):
+    def _batches_done(self) -> int:
+        """Batches this rank has consumed: optimiser steps x gradient-accumulation factor."""
         trainer = getattr(self, "trainer", None)
-        return {"batches_done": trainer.global_step if trainer is not None else 0}
+        if trainer is None:
+            return 0
+        return trainer.global_step * trainer.accumulate_grad_batches
+
+    def state_dict(self):
+        return {"batches_done": self._batches_done()}
 
     def load_state_dict(self, state):
         self.resume_index = int(state.get("batches_done", 0))

@@ -10,7 +10,7 @@ import csv
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Sequence
 
 import yaml
 
@@ -39,9 +39,34 @@ def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
         conf.setdefault(section, {}).update(values)
 
 
+def _known_keys() -> Dict[str, set]:
+    """Section -> the keys it may hold: the dataclass fields of :mod:`omnisep_plugin.config`
+    and, for ``model``, the arguments of :class:`OmniSep`."""
+    import inspect
+
+    from ..models import OmniSep
+    known = {section: set(values) for section, values in DEFAULTS.items()}
+    known["model"] = set(inspect.signature(OmniSep.__init__).parameters) - {"self"}
+    return known
+
+
+def check_conf(conf: dict) -> None:
+    """Refuse unknown sections and keys (a typo would otherwise be ignored silently), naming
+    the key and the known ones."""
+    known = _known_keys()
+    for section, values in conf.items():
+        if section not in known:
+            raise ValueError(f"Unknown configuration section {section!r}; known sections: "
+                             f"{', '.join(sorted(known))}")
+        for key in values:
+            if key not in known[section]:
+                raise ValueError(f"Unknown configuration key {section}.{key}; known keys of "
+                                 f"{section}: {', '.join(sorted(known[section]))}")
+
+
 def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:
     """The defaults updated by the YAML file (and the file its ``base:`` names, first),
-    then by ``section.key=value`` overrides."""
+    then by ``section.key=value`` overrides; unknown sections or keys are a ValueError."""
     conf = train_defaults()
     if path is not None:
         _read_yaml(Path(path), conf)
@@ -51,6 +76,7 @@ def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dic
         if not sep or not dot or not name:
             raise ValueError(f"Overrides look like section.key=value, got {item!r}")
         conf.setdefault(section, {})[name] = yaml.safe_load(value)
+    check_conf(conf)
     return conf
 
 
@@ -76,11 +102,16 @@ def _precision(setting: str) -> str:
 
 def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
           valid_cuts: Optional[os.PathLike] = None, valid_mixtures: Optional[os.PathLike] = None,
-          resume: bool = False, progress: bool = True):
-    """Train OmniSep as configured; returns the path of the exported model package."""
+          resume: bool = False, progress: bool = True, callbacks: Sequence = ()):
+    """Train OmniSep as configured; returns the path of the exported model package.
+
+    ``training.accelerator / devices / num_nodes / strategy`` go to Lightning's Trainer (DDP:
+    ``strategy: ddp``; under ``torchrun`` or SLURM Lightning reads the rank from the
+    environment); ``callbacks`` are extra Lightning callbacks."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.utilities import rank_zero_only
 
     from .datamodule import MixtureDataModule
     from .system import OmniSepSystem
@@ -93,8 +124,12 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     if not resume and last.is_file():
         raise FileExistsError(f"{exp_dir} already holds a run; pass --resume to continue it "
                               "or choose another experiment folder")
-    with atomic_write(exp_dir / "conf.yaml") as tmp:
-        Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
+    # Every process of a DDP run (torchrun, SLURM or Lightning's launcher) runs this function;
+    # only the global rank 0 writes the run's files.
+    first = rank_zero_only.rank == 0
+    if first:
+        with atomic_write(exp_dir / "conf.yaml") as tmp:
+            Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
     tr = conf["training"]
     pl.seed_everything(tr["seed"], workers=True)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
@@ -105,21 +140,25 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     trainer = pl.Trainer(
         max_steps=tr["max_steps"], max_epochs=-1, precision=_precision(tr["precision"]),
         max_time=None if tr.get("max_minutes") is None else {"minutes": float(tr["max_minutes"])},
-        gradient_clip_val=tr["grad_clip"], accelerator="auto", devices="auto",
+        gradient_clip_val=tr["grad_clip"], accelerator=tr["accelerator"], devices=tr["devices"],
+        num_nodes=tr["num_nodes"], strategy=tr["strategy"],
+        accumulate_grad_batches=tr["accumulate_grad_batches"],
         use_distributed_sampler=False,  # NumberedBatches shards by rank itself (Lhotse)
         val_check_interval=tr["val_every"] if has_val else None,
         check_val_every_n_epoch=None, limit_val_batches=None if has_val else 0,
         num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, tr["max_steps"] // 10)),
-        logger=CSVLogger(exp_dir, name="", version=_log_version(exp_dir, resume)), default_root_dir=exp_dir,
+        logger=CSVLogger(exp_dir, name="", version=_log_version(exp_dir, resume and first)), default_root_dir=exp_dir,
         enable_progress_bar=progress, enable_model_summary=False,
         callbacks=[ModelCheckpoint(dirpath=exp_dir / "checkpoints", every_n_train_steps=tr["ckpt_every"],
                                    save_last=True, save_top_k=-1, enable_version_counter=False,
-                                   filename="step{step:07d}", auto_insert_metric_name=False)],
+                                   filename="step{step:07d}", auto_insert_metric_name=False),
+                   *callbacks],
     )
     trainer.fit(system, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
     package = exp_dir / "omnisep.pth"
-    system.model.cpu().save(package)
-    plot_losses(exp_dir / "logs" / "metrics.csv", exp_dir / "loss.png")
+    if trainer.is_global_zero:
+        system.model.cpu().save(package)
+        plot_losses(exp_dir / "logs" / "metrics.csv", exp_dir / "loss.png")
     return package
 
 

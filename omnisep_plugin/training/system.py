@@ -39,8 +39,9 @@ class OmniSepSystem(pl.LightningModule):
         model_args: ``OmniSep`` keyword arguments.
         modalities: training query modalities; mixup_mode / per_example: see QueryMixup.
         lr, betas, eps: Adam; warmup_steps, decay_steps, decay_factor: the schedule.
-        seed: the Query-Mixup draws of step ``s`` on rank ``r`` use a generator seeded by
-            ``(seed, s, r)``, so a resumed run draws what the uninterrupted one would.
+        seed: the Query-Mixup draws of micro-batch ``m`` of step ``s`` on rank ``r`` use a
+            generator seeded by ``(seed, s * accumulate_grad_batches + m, r)``, so a resumed
+            run draws what the uninterrupted one would.
     """
 
     def __init__(self, model_args: Dict, modalities: Sequence[str] = ("text", "image", "audio"),
@@ -52,20 +53,27 @@ class OmniSepSystem(pl.LightningModule):
         self.model = OmniSep(**model_args)
         self.mixup = QueryMixup(modalities, mode=mixup_mode, per_example=per_example)
 
-    def queries(self, batch) -> torch.Tensor:
-        """One query per source ``[B, n_src, dim]`` from the cached embeddings."""
+    def queries(self, batch, micro_batch: int = 0) -> torch.Tensor:
+        """One query per source ``[B, n_src, dim]`` from the cached embeddings
+        (``micro_batch``: the batch's place within a step that accumulates gradients)."""
         names = self.mixup.modalities
         b, n = batch["sources"].shape[:2]
         embs = {m: batch[f"{m}_emb"].flatten(0, 1) for m in names}
         avail = {m: batch[f"has_{m}"].flatten() for m in names}
-        step_seed = (self.hparams.seed * 1_000_003 + self.global_step) * 1009 + self.global_rank
+        draw = self.global_step * self._accumulate() + micro_batch
+        step_seed = (self.hparams.seed * 1_000_003 + draw) * 1009 + self.global_rank
         generator = torch.Generator().manual_seed(step_seed)
         return self.mixup(embs, avail, generator=generator).reshape(b, n, -1)
+
+    def _accumulate(self) -> int:
+        trainer = self._trainer
+        return trainer.accumulate_grad_batches if trainer is not None else 1
 
     def training_step(self, batch, batch_idx):
         sources = batch["sources"]
         mixture = batch["mixture"] if "mixture" in batch else sources.sum(1)
-        loss = self.model.compute_loss(mixture, sources, self.queries(batch))
+        query = self.queries(batch, batch_idx % self._accumulate())
+        loss = self.model.compute_loss(mixture, sources, query)
         self.log("train_loss", loss, prog_bar=True, batch_size=sources.shape[0])
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
         return loss
@@ -78,11 +86,19 @@ class OmniSepSystem(pl.LightningModule):
         loss = self.model.compute_loss(sources.sum(1), sources, self.queries(batch))
         self.log("val_loss", loss, sync_dist=True, batch_size=sources.shape[0])
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
+                                    gradient_clip_algorithm=None):
+        """Clip the global gradient norm (``training.grad_clip``) directly: Lightning's
+        mixed-precision plugin refuses to clip for a fused optimiser, although bf16 involves
+        no loss scaling."""
+        if gradient_clip_val:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+
     def configure_optimizers(self):
         hp = self.hparams
-        fused = torch.cuda.is_available() and self.device.type == "cuda"
+        # one fused kernel per step instead of a dozen passes over the weights (CPU and GPU)
         opt = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps,
-                               fused=fused or None)
+                               fused=self.device.type in ("cpu", "cuda"))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, warmup_step_decay(hp.warmup_steps, hp.decay_steps, hp.decay_factor))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

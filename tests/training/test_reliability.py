@@ -26,6 +26,29 @@ def test_configs(tmp_path):
         load_conf(tmp_path / "loop.yaml")
 
 
+def test_unknown_config_keys_are_refused_naming_the_known_ones(tmp_path):
+    (tmp_path / "typo.yaml").write_text("training:\n  device: 4\n")
+    with pytest.raises(ValueError, match=r"training\.device;.*\bdevices\b.*\bnum_nodes\b"):
+        load_conf(tmp_path / "typo.yaml")
+    with pytest.raises(ValueError, match=r"model\.unet_width;.*\bunet_widths\b"):
+        load_conf(None, ["model.unet_width=[4, 8]"])
+    with pytest.raises(ValueError, match="section 'trainer'; known sections: data, eval"):
+        load_conf(None, ["trainer.devices=2"])
+    conf = load_conf(None, ["training.devices=2", "training.strategy=ddp",
+                            "training.num_nodes=2", "training.accumulate_grad_batches=4",
+                            "model.unet_widths=[4, 8]"])
+    assert conf["training"]["devices"] == 2 and conf["training"]["accumulate_grad_batches"] == 4
+    assert conf["training"]["strategy"] == "ddp" and conf["model"]["unet_widths"] == [4, 8]
+
+
+def test_every_recipe_configuration_loads():
+    from pathlib import Path
+    confs = sorted(Path(__file__).parents[2].glob("recipes/*/conf/*.yaml"))
+    assert len(confs) > 10
+    for path in confs:
+        load_conf(path)
+
+
 
 def test_batch_larger_than_the_data(corpus):
     with pytest.raises(ValueError, match="no full batch"):
