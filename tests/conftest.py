@@ -1,7 +1,14 @@
+import os
 import socket
 
 import pytest
 import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The package's cache folder (text embeddings) is the session's, not the user's."""
+    os.environ["OMNISEP_CACHE"] = str(tmp_path_factory.mktemp("omnisep_cache"))
 
 
 @pytest.fixture(autouse=True)

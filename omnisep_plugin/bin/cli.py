@@ -15,6 +15,7 @@ Examples::
 from .modes import CONTEXT, BadInput, cli, load_encoder  # noqa: F401
 from .modes.cli_base import install_signal_handlers, setup_logging, user_errors  # noqa: F401
 from .modes.cli_base import prepare
+from .modes.infer import infer_main  # noqa: F401  (console script omnisep-infer)
 from .modes.query import embed
 from .modes.score import score
 
