@@ -67,13 +67,15 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
 
     Any sample rate (resampled to the model's and back), any channel count (each channel
     separated, or --mono), any length (overlapping windows, bounded memory). All or
-    nothing: if any input fails, no output of this run is written.
+    nothing: if any input fails, no output of this run is written. The sidecar holds a
+    presence check of the query; "target likely absent" is printed when it fails.
     """
     from tqdm.auto import tqdm
 
     from ...audio_io import check_input_file
     from ...models import OmniSep
     from ...query import QuerySet
+    from ...query.presence import absent_warning, file_presence
     from ...query.spec import QuerySpec, build_query
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
@@ -106,6 +108,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     query, record = build_query(encoder, spec, qs)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    warnings = []
     try:
         with StagedWrites() as staged, tqdm(total=sum(i.frames for i in infos), unit="sample",
                                             unit_scale=True, desc="separating") as bar:
@@ -115,6 +118,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       window=window, batch_windows=batch_windows or None,
                                       overlap=overlap, progress=bar.update, atomic=False)
                 facts["output"] = str(planned["wav"])
+                facts["presence"] = file_presence(path, wav_tmp, query, encoder)
+                warnings.append(absent_warning(path.name, facts["presence"]))
                 write_sidecar(staged.path(planned["json"]),
                               {**facts, **record, "model": str(model_path), "device": str(dev),
                                "mono": mono}, atomic=False)
@@ -126,4 +131,6 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
+    for warning in filter(None, warnings):
+        click.echo(warning, err=True)
     click.echo(f"wrote {len(paths)} estimate(s) to {out}")
