@@ -99,4 +99,5 @@ def prepare_music(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     if output_dir is not None:
         write_manifests(manifests, output_dir, "music")
     summary.log("MUSIC")
+    summary.check("MUSIC", manifests, cached)
     return {**cached, **manifests}

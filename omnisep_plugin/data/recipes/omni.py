@@ -622,9 +622,8 @@ def prepare_omni(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     descriptions = {lab: entry["description"] for lab, entry in table.items()}
     manifests = build_manifests(corpus_dir, clips, descriptions, summary, min_samples,
                                 require_frames=False)
-    if not manifests and not cached:
-        raise ValueError(f"No clip of {corpus_dir} could be kept")
     if output_dir is not None:
         write_manifests(manifests, output_dir, CORPUS)
     summary.log(CORPUS)
+    summary.check(CORPUS, manifests, cached)
     return {**cached, **manifests}

@@ -262,4 +262,5 @@ def prepare_synth(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     if output_dir is not None:
         write_manifests(manifests, output_dir, corpus)
     summary.log(corpus)
+    summary.check(corpus, manifests, cached)
     return {**cached, **manifests}

@@ -115,4 +115,5 @@ def prepare_vggsound(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None
     if output_dir is not None:
         write_manifests(manifests, output_dir, "vggsound")
     summary.log("VGGSound")
+    summary.check("VGGSound", manifests, cached)
     return {**cached, **manifests}
