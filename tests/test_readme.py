@@ -1,5 +1,6 @@
 """The README's Asteroid drop-in block, run as written, and what it promises: the same
-estimate as ``omnisep separate`` by every route, eval mode, BatchNorm statistics untouched."""
+estimate as ``omnisep separate`` by every route, eval mode, BatchNorm statistics untouched;
+and its query-check block."""
 import re
 import shutil
 import sys
@@ -107,3 +108,10 @@ def test_asteroid_infer_cannot_pass_a_query():
     import inspect
     assert "query" not in inspect.getsource(infer)
     assert sys.modules.get("asteroid.models").get("OmniSep") is not None
+
+
+def test_readme_query_check_block(capsys):
+    namespace = {"__name__": "readme"}
+    exec(compile(readme_block("query check"), str(README), "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "'absent': True" in printed and "'similarity':" in printed
