@@ -184,6 +184,17 @@ def write_manifests(manifests: Dict[str, dict], output_dir: Pathlike, corpus: st
                 parts[kind].to_file(tmp)
 
 
+def finish(manifests: Dict[str, dict], cached: Dict[str, dict], output_dir: Optional[Pathlike],
+           corpus: str, summary: PrepareSummary, name: Optional[str] = None) -> Dict[str, dict]:
+    """The end of every recipe: write the new splits, log the counts, refuse a run that kept
+    no clip (:meth:`PrepareSummary.check`); returns the cached and the new splits."""
+    if output_dir is not None:
+        write_manifests(manifests, output_dir, corpus)
+    summary.log(name or corpus)
+    summary.check(name or corpus, manifests, cached)
+    return {**cached, **manifests}
+
+
 def read_cached(output_dir: Optional[Pathlike], corpus: str, splits: List[str]) -> Dict[str, dict]:
     """Manifests of the splits already written in ``output_dir`` (all three files present)."""
     cached = {}

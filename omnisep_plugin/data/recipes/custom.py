@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 from lhotse.utils import Pathlike
 
 from ..descriptions import descriptions_for
-from .common import CROP_SAMPLES, Clip, PrepareSummary, build_manifests, read_cached, write_manifests
+from .common import CROP_SAMPLES, Clip, PrepareSummary, build_manifests, finish, read_cached
 from .music import split_ids
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".m4a")
@@ -96,8 +96,4 @@ def prepare_custom(source: Pathlike, output_dir: Optional[Pathlike] = None, name
 
     manifests = build_manifests(source, clips, descriptions_for(sorted(by_label)), summary,
                                 min_samples, locate=locate)
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, name)
-    summary.log(name)
-    summary.check(name, manifests, cached)
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, name, summary)

@@ -45,7 +45,7 @@ import soundfile as sf
 from lhotse.utils import Pathlike
 
 from ...utils import atomic_write
-from .common import SAMPLE_RATE, Clip, PrepareSummary, build_manifests, read_cached, write_manifests
+from .common import SAMPLE_RATE, Clip, PrepareSummary, build_manifests, finish, read_cached
 
 TABLES = Path(__file__).parent / "omni_tables"
 CORPUS = "omni"
@@ -621,8 +621,4 @@ def prepare_omni(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     descriptions = {lab: entry["description"] for lab, entry in table.items()}
     manifests = build_manifests(corpus_dir, clips, descriptions, summary, min_samples,
                                 require_frames=False)
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, CORPUS)
-    summary.log(CORPUS)
-    summary.check(CORPUS, manifests, cached)
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, CORPUS, summary)
