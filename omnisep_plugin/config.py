@@ -45,8 +45,24 @@ class SeparateConfig:
 
 #: What runs the mask network at inference (:mod:`omnisep_plugin.separation.backends`).
 BACKENDS = ("eager", "torchscript", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class PresenceConfig:
+    """When ``omnisep separate`` warns "target likely absent" (:mod:`omnisep_plugin.query.presence`).
+
+    Chosen with ``omnisep eval-presence --model default`` on its dev pairs (seeds 8,000,000+;
+    rates on the test pairs in docs/results.md): below ``min_similarity`` (cosine of the
+    query and the estimate's audio embedding; only with an encoder that embeds audio) or
+    below ``min_energy_db`` (estimate-to-mixture energy), the query is flagged."""
+    min_similarity: float = 0.25
+    min_energy_db: float = -30.0
+    max_seconds: float = 60.0
+
+
 AUDIO = AudioConfig()
 SEPARATE = SeparateConfig()
+PRESENCE = PresenceConfig()
 
 
 @dataclass

@@ -3,7 +3,7 @@ loaded from local files only (no network).
 
 A bundle knows its files and how to build the model and its query encoder; the model class
 knows no shipped file: this module registers each bundle's name with
-:func:`omnisep_plugin.models.omnisep.register_pretrained`, which is how
+:func:`omnisep_plugin.registry.register_pretrained`, which is how
 ``OmniSep.from_pretrained("default")`` finds it.
 
 ``DEFAULT`` is the embedded default model: a small OmniSep trained by
@@ -14,7 +14,7 @@ offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 f
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models.omnisep import OmniSep, register_pretrained
+from .registry import register_pretrained
 
 _HERE = Path(__file__).resolve().parent / "pretrained"
 
@@ -46,6 +46,11 @@ class OmniSepBundle:
         return self.folder / "query_set.pt"
 
     @property
+    def text_queries(self) -> Path:
+        """Text embeddings of its labels (seeds the encoder's text cache; optional)."""
+        return self.folder / "text_queries.pt"
+
+    @property
     def example(self) -> Path:
         return self.folder / "example_mixture.wav"
 
@@ -60,8 +65,9 @@ class OmniSepBundle:
         self.check()
         return self.model
 
-    def get_model(self) -> OmniSep:
-        """The OmniSep model, in eval mode, on the CPU."""
+    def get_model(self):
+        """The :class:`~omnisep_plugin.models.OmniSep` model, in eval mode, on the CPU."""
+        from .models import OmniSep
         return OmniSep.from_pretrained(self.checked_model_path())
 
     def get_encoder(self, device="cpu"):
@@ -80,9 +86,28 @@ for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)
 
 
+def label_texts(labels) -> list:
+    """The texts a bundle seeds its text cache with: each label, and with spaces for ``_``."""
+    return list(dict.fromkeys(t for lab in labels for t in (lab, lab.replace("_", " "))))
+
+
+def write_text_seeds(folder) -> Path:
+    """Embed :func:`label_texts` of the bundle's Query-Set into ``folder/text_queries.pt``."""
+    from .query import QuerySet
+    from .query.offline import OfflineEncoder, TextEmbeddingCache
+
+    folder = Path(folder)
+    encoder = OfflineEncoder(text_cache=False)
+    cache = TextEmbeddingCache(None)
+    cache.embed(label_texts(QuerySet.load(folder / "query_set.pt").labels), encoder.embed_text)
+    cache.save(folder / "text_queries.pt")
+    return folder / "text_queries.pt"
+
+
 def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder) -> dict:
     """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
-    back as fp32), the Query-Set, and an example mixture (16-bit WAV). Returns file sizes."""
+    back as fp32), the Query-Set, its labels' text embeddings, and an example mixture
+    (16-bit WAV). Returns file sizes."""
     import shutil
 
     import soundfile as sf
@@ -102,4 +127,5 @@ def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, f
     wav, sr = sf.read(str(example_wav), dtype="float32")
     with atomic_write(folder / "example_mixture.wav") as tmp:
         sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
+    write_text_seeds(folder)
     return {p.name: p.stat().st_size for p in folder.iterdir()}

@@ -13,6 +13,11 @@ NAME_MAX = 255
 _TEMP_STEM = 100  # characters of the target's name kept in a temporary name
 
 
+def cache_dir() -> Path:
+    """The package's cache folder: ``$OMNISEP_CACHE`` or ``~/.cache/omnisep``."""
+    return Path(os.environ.get("OMNISEP_CACHE", "~/.cache/omnisep")).expanduser()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

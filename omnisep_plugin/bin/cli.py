@@ -11,10 +11,12 @@ Examples::
         --imagebind /path/to/imagebind_huge.pth --bank-size 1
     omnisep export-shar data/embedded/music_cuts_train_embedded.jsonl.gz data/shar
     omnisep score results/ --references refs/ --estimates est/ --mixtures mix/
+    omnisep-infer default --files mixes/ -o separated/ --text cello   # asteroid-infer + query
 """
 from .modes import CONTEXT, BadInput, cli, load_encoder  # noqa: F401
 from .modes.cli_base import install_signal_handlers, setup_logging, user_errors  # noqa: F401
 from .modes.cli_base import prepare
+from .modes.infer import infer_main  # noqa: F401  (console script omnisep-infer)
 from .modes.query import embed
 from .modes.score import score
 

@@ -1,6 +1,6 @@
 """OmniSep: query-conditioned sound separation as an Asteroid model."""
 import os
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -11,19 +11,12 @@ from torch import nn
 from ..losses import bce_weight, ideal_binary_mask, multisrc_weighted_bce
 from ..masknn.unet import AudioUNet, default_architecture
 from ..query.ops import NEGATIVE_VARIANTS, negative_query
+from ..registry import PRETRAINED, register_pretrained  # noqa: F401  (old import path)
 from ..utils import load_package
 from .spectral import STFT, LogFrequencyWarp
 
 _EPS = 1e-10
 _QUERY_ACTIVATIONS = ("sigmoid", "none")
-#: Names ``OmniSep.from_pretrained`` accepts besides paths -> a function giving the package's
-#: path. Filled by :mod:`omnisep_plugin.pipelines` (the model knows no shipped file).
-_PRETRAINED: Dict[str, Callable[[], Union[str, os.PathLike]]] = {}
-
-
-def register_pretrained(name: str, path_getter: Callable[[], Union[str, os.PathLike]]) -> None:
-    """Let ``OmniSep.from_pretrained(name)`` load the package at ``path_getter()``."""
-    _PRETRAINED[name] = path_getter
 
 
 class OmniSep(BaseModel):
@@ -178,7 +171,7 @@ class OmniSep(BaseModel):
         est = self.forward_decoder(torch.sigmoid(logits), spec, wav.shape[-1])[..., :length]
         return est[0] if was_1d else est
 
-    def forward_wav(self, wav: torch.Tensor, query: torch.Tensor,
+    def forward_wav(self, wav: torch.Tensor, query: Optional[torch.Tensor] = None,
                     negative: Optional[torch.Tensor] = None, alpha: float = 0.0,
                     negative_variant: str = "omnisep",
                     sample_rate: Optional[float] = None) -> torch.Tensor:
@@ -193,6 +186,10 @@ class OmniSep(BaseModel):
             negative_variant: ``omnisep`` ``(1+a)Q - aQ_N``, ``subtract`` or ``interpolate``.
             sample_rate: the mixture's sampling rate, checked against the model's when given.
         """
+        if query is None:
+            raise ValueError("OmniSep separates what a query describes: pass query=<embedding>"
+                             " (asteroid-infer cannot pass one: use omnisep-infer MODEL --files"
+                             " ... --text ...)")
         if sample_rate is not None and float(sample_rate) != float(self.sample_rate):
             raise ValueError(
                 f"Mixture sampled at {sample_rate} Hz but the model expects {self.sample_rate} Hz;"
@@ -282,8 +279,8 @@ class OmniSep(BaseModel):
         Never downloads: a path that does not exist is a ``FileNotFoundError``.
         """
         conf = pretrained_model_conf_or_path
-        if isinstance(conf, str) and not os.path.exists(conf) and conf in _PRETRAINED:
-            conf = _PRETRAINED[conf]()
+        if isinstance(conf, str) and not os.path.exists(conf) and conf in PRETRAINED:
+            conf = PRETRAINED[conf]()
         if isinstance(conf, (str, os.PathLike)):
             conf = load_package(conf, "OmniSep model file")
         if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:

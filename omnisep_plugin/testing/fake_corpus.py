@@ -85,3 +85,19 @@ def make_fake_vggsound(root: Path, labels: Sequence[str] = ("dog barking", "heli
         for yid, start, label, split in rows:
             f.write(f'{yid},{start},"{label}",{split}\n')
     return rows
+
+
+def make_labelled_folder(root: Path, per_label: int = 10) -> None:
+    """A folder per label (``omnisep prepare custom``): ``root/{dog,siren}/`` with
+    ``per_label`` 4.5-s tones each (one in a sub-folder), plus a 22.05-kHz stereo FLAC dog,
+    a siren too short for the training crop and a text file."""
+    root = Path(root)
+    for li, label in enumerate(("dog", "siren")):
+        (root / label / "sub").mkdir(parents=True, exist_ok=True)
+        for k in range(per_label):
+            tone = harmonic_tone(200 * (li + 1) * (1 + 0.02 * k), 4.5).numpy()
+            sf.write(root / label / ("sub" if k == 0 else ".") / f"{label}{k}.wav", tone, SR)
+    stereo = np.stack([harmonic_tone(300, 4.5, 22050).numpy()] * 2, 1)
+    sf.write(root / "dog" / "stereo.flac", stereo, 22050)
+    sf.write(root / "siren" / "short.wav", np.zeros(8000, np.float32), SR)
+    (root / "siren" / "notes.txt").write_text("not audio")

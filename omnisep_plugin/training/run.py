@@ -102,12 +102,16 @@ def _precision(setting: str) -> str:
 
 def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
           valid_cuts: Optional[os.PathLike] = None, valid_mixtures: Optional[os.PathLike] = None,
-          resume: bool = False, progress: bool = True, callbacks: Sequence = ()):
+          resume: bool = False, progress: bool = True, callbacks: Sequence = (),
+          init: Optional[str] = None):
     """Train OmniSep as configured; returns the path of the exported model package.
 
     ``training.accelerator / devices / num_nodes / strategy`` go to Lightning's Trainer (DDP:
     ``strategy: ddp``; under ``torchrun`` or SLURM Lightning reads the rank from the
-    environment); ``callbacks`` are extra Lightning callbacks."""
+    environment); ``callbacks`` are extra Lightning callbacks. ``init`` (``"default"`` or an
+    ``omnisep.pth``) fine-tunes: the run starts from that model's weights and architecture
+    (its ``model`` arguments replace the configuration's); a resumed run continues from its
+    checkpoint instead."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
@@ -124,6 +128,14 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     if not resume and last.is_file():
         raise FileExistsError(f"{exp_dir} already holds a run; pass --resume to continue it "
                               "or choose another experiment folder")
+    start = None
+    if init is not None and not (resume and last.is_file()):
+        from ..models import OmniSep
+        start = OmniSep.from_pretrained(init)
+        if conf["model"] and conf["model"] != start.get_model_args():
+            logging.warning("--init %s: its architecture replaces the configuration's model "
+                            "section", init)
+        conf["model"] = start.get_model_args()
     # Every process of a DDP run (torchrun, SLURM or Lightning's launcher) runs this function;
     # only the global rank 0 writes the run's files.
     first = rank_zero_only.rank == 0
@@ -135,6 +147,9 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     system = OmniSepSystem(model_args=conf["model"], **conf["query"], **conf["optim"],
                            seed=tr["seed"])
+    if start is not None:
+        system.model.load_state_dict(start.state_dict())
+        logging.info("initialised from %s", init)
     data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
     has_val = valid_cuts is not None
     trainer = pl.Trainer(

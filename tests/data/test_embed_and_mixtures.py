@@ -11,8 +11,7 @@ from omnisep_plugin.data.embed import (build_audio_query_bank, embed_cuts, query
 from omnisep_plugin.data.mixtures import (MixtureDataset, load_test_mixtures,
                                           make_test_mixtures, render_mixture)
 from omnisep_plugin.data.recipes import prepare_music
-from omnisep_plugin.query import ImageBindEncoder, QuerySet
-from omnisep_plugin.testing.dummies import save_tiny_imagebind_checkpoint
+from omnisep_plugin.query import QuerySet
 from omnisep_plugin.testing.fake_corpus import make_fake_music
 
 INSTRUMENTS = ["violin", "flute", "cello"]
@@ -23,13 +22,6 @@ def cuts(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("MUSIC")
     make_fake_music(corpus, instruments=INSTRUMENTS, per_class=4, seconds=5)
     return prepare_music(corpus, instruments=INSTRUMENTS)["train"]["cuts"]
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ib") / "tiny.pth"
-    save_tiny_imagebind_checkpoint(path)
-    return ImageBindEncoder(path)
 
 
 class CountingEncoder:

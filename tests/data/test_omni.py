@@ -192,3 +192,20 @@ def test_an_unknown_label_in_the_file_table_is_refused(tmp_path, fake_cache):
     with pytest.raises(ValueError, match="unicorn"):
         omni.build_omni_corpus(tmp_path / "c", cache, omni.CorpusPlan(seconds=2.0), bad,
                                instruments, classes)
+
+
+def test_read_mono_averages_channels_and_resamples_through_audio_io(tmp_path):
+    import torch
+    import torchaudio.functional as AF
+
+    from omnisep_plugin.data.recipes.omni import read_mono
+
+    x = (0.1 * np.random.default_rng(0).standard_normal((44100, 2))).astype(np.float32)
+    sf.write(tmp_path / "s.wav", x, 44100, subtype="FLOAT")
+    expected = AF.resample(torch.from_numpy(x.mean(1)), 44100, 16000).numpy()
+    got = read_mono(tmp_path / "s.wav")
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="bad.wav"):
+        read_mono(tmp_path / "bad.wav")

@@ -87,7 +87,8 @@ def test_music_video_layout_extracts_once(tmp_path):
 def test_music_short_clips_and_bad_list(tmp_path):
     corpus = tmp_path / "MUSIC"
     make_fake_music(corpus, seconds=3)  # shorter than the 65535-sample crop
-    assert prepare_music(corpus, instruments=["violin", "flute", "cello"]) == {}
+    with pytest.raises(ValueError, match=r"MUSIC: no clip kept \(9 shorter than the crop\)"):
+        prepare_music(corpus, instruments=["violin", "flute", "cello"])
     assert len(prepare_music(corpus, instruments=["violin", "flute", "cello"],
                              min_samples=16000)["train"]["cuts"]) == 3
     (corpus / "MUSIC_solo_videos.json").write_text("{not json")

@@ -7,15 +7,6 @@ import pytest
 from omnisep_plugin.data.embed import embed_cuts
 from omnisep_plugin.data.mixtures import MixtureDataset, render_mixture
 from omnisep_plugin.data.recipes import prepare_music, prepare_vggsound
-from omnisep_plugin.query import ImageBindEncoder
-from omnisep_plugin.testing.dummies import save_tiny_imagebind_checkpoint
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ib") / "tiny.pth"
-    save_tiny_imagebind_checkpoint(path)
-    return ImageBindEncoder(path)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from omnisep_plugin.query import ImageBindEncoder, QuerySet, compose_query
+from omnisep_plugin.query import QuerySet, compose_query
 from omnisep_plugin.query.offline import AudioBinder
-from omnisep_plugin.testing.dummies import save_tiny_imagebind_checkpoint
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ib") / "tiny.pth"
-    save_tiny_imagebind_checkpoint(path)
-    return ImageBindEncoder(path)
 
 
 def _img(path, array, mode=None):

@@ -1,5 +1,6 @@
 """Commands that run a model on benchmark data: ``omnisep separate-test`` (fixed test
-mixtures, every query kind), ``omnisep eval-pairs`` (fresh instrument pairs) and
+mixtures, every query kind), ``omnisep eval-pairs`` (fresh instrument pairs),
+``omnisep eval-presence`` (error rates of the query check) and
 ``omnisep export-bundle`` (package a trained model)."""
 from pathlib import Path
 
@@ -87,6 +88,38 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
     if csv_path:
         from ...utils import write_csv
         write_csv(csv_path, rows, list(rows[0]))
+
+
+@cli.command("eval-presence", context_settings=CONTEXT)
+@click.option("--model", "model_path", default="default", help="A model file, or 'default'.")
+@click.option("--offline", "offline_ckpt", type=click.Path(),
+              help="Its bound audio encoder file (default: the shipped one; text is MiniLM).")
+@click.option("--pairs", "n_pairs", type=click.IntRange(1), help="Pairs per set (default: all 55).")
+@click.option("--seconds", default=4.0, type=click.FloatRange(0.5, 600))
+@click.option("--dev-seed", default=8_000_000, help="Melody seeds of the pairs the threshold is chosen on.")
+@click.option("--test-seed", default=9_500_000, help="Melody seeds of the pairs the rates are measured on.")
+@user_errors(extra=(RuntimeError,))  # RuntimeError: no FluidSynth
+def eval_presence(model_path, offline_ckpt, n_pairs, seconds, dev_seed, test_seed):
+    """False-alarm and miss rates of the query check ("target likely absent") on rendered
+    instrument pairs: 2 present and 2 absent queries per pair (needs FluidSynth)."""
+    from dataclasses import replace
+
+    from ...config import PRESENCE
+    from ...evaluation.presence_rates import choose_similarity, flag_rates, presence_rows
+    from ...models import OmniSep
+    from ...pipelines import DEFAULT
+
+    model = OmniSep.from_pretrained(model_path)
+    encoder = load_encoder(offline=offline_ckpt or DEFAULT.audio_encoder)
+    dev = presence_rows(model, encoder, n_pairs, seconds, dev_seed, progress=True)
+    test = presence_rows(model, encoder, n_pairs, seconds, test_seed, progress=True)
+    chosen = replace(PRESENCE, min_similarity=choose_similarity(dev))
+    for name, config in (("configured", PRESENCE), ("chosen on dev", chosen)):
+        for split, rows in (("dev", dev), ("test", test)):
+            r = flag_rates(rows, config)
+            click.echo(f"{name:<14} min_similarity {config.min_similarity:.3f}, min_energy_db "
+                       f"{config.min_energy_db}: {split:<4} false alarms {r['false_alarm']:.1%} "
+                       f"of {r['n_present']} present, misses {r['miss']:.1%} of {r['n_absent']} absent")
 
 
 @cli.command("export-bundle", context_settings=CONTEXT)

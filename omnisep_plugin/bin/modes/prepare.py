@@ -11,19 +11,28 @@ def _report(manifests):
         click.echo(f"{split}: {len(cuts)} cuts, {hours:.2f} h")
 
 
-@prepare.command(context_settings=CONTEXT)
-@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path())
-@user_errors
-def music(corpus_dir, output_dir):
+def prepare_command(func=None, *, source=click.Path(exists=True, file_okay=False), frames=False):
+    """``omnisep prepare <name> CORPUS_DIR OUTPUT_DIR`` with the user-error rule; ``frames``
+    adds ``--no-frames`` (keep clips without video frames)."""
+    if func is None:
+        return lambda f: prepare_command(f, source=source, frames=frames)
+    if frames:
+        func = click.option("--no-frames", is_flag=True,
+                            help="Keep clips without video frames (audio and text queries only).")(func)
+    func = user_errors(func)
+    func = click.argument("output_dir", type=click.Path())(func)
+    func = click.argument("corpus_dir", type=source)(func)
+    return prepare.command(context_settings=CONTEXT)(func)
+
+
+@prepare_command(frames=True)
+def music(corpus_dir, output_dir, no_frames):
     """MUSIC solo videos -> music_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
     from ...data.recipes import prepare_music
-    _report(prepare_music(corpus_dir, output_dir))
+    _report(prepare_music(corpus_dir, output_dir, require_frames=not no_frames))
 
 
-@prepare.command(context_settings=CONTEXT)
-@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path())
+@prepare_command(frames=True)
 @click.option("--clean-list", "clean_lists", multiple=True, metavar="SPLIT=FILE",
               help="A fixed clean test list (clip ids, one per line) as its own split.")
 @click.option("--keep-instruments", is_flag=True, help="Keep the musical-instrument classes.")
@@ -31,8 +40,8 @@ def music(corpus_dir, output_dir):
               help="CSV label,description of free-text class descriptions.")
 @click.option("--valid-fraction", default=0.05, type=click.FloatRange(0, 1, max_open=True),
               help="Share of train clips held out as valid.")
-@user_errors
-def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions, valid_fraction):
+def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions, valid_fraction,
+             no_frames):
     """VGGSound -> vggsound_{recordings,supervisions,cuts}_{split}.jsonl.gz."""
     from ...data.recipes import prepare_vggsound
     lists = {}
@@ -43,17 +52,25 @@ def vggsound(corpus_dir, output_dir, clean_lists, keep_instruments, descriptions
         lists[split] = path
     _report(prepare_vggsound(corpus_dir, output_dir, clean_lists=lists,
                              drop_instruments=not keep_instruments,
-                             description_table=descriptions, valid_fraction=valid_fraction))
+                             description_table=descriptions, valid_fraction=valid_fraction,
+                             require_frames=not no_frames))
 
 
-@prepare.command(context_settings=CONTEXT)
-@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path())
-@user_errors
+@prepare_command
 def synth(corpus_dir, output_dir):
     """A rendered synth_music / synth_sfx corpus -> <corpus>_{recordings,...}_{split}.jsonl.gz."""
     from ...data.recipes.synth import prepare_synth
     _report(prepare_synth(corpus_dir, output_dir))
+
+
+@prepare_command(source=click.Path(exists=True))
+@click.option("--name", default="custom", help="Corpus name: <name>_cuts_<split>.jsonl.gz.")
+def custom(corpus_dir, output_dir, name):
+    """Your own sounds: CORPUS_DIR/<label>/*.wav (a folder per label) or a CSV with a
+    header path,label[,text] -> <name>_{recordings,supervisions,cuts}_{split}.jsonl.gz
+    (10 % test, 10 % valid per label)."""
+    from ...data.recipes.custom import prepare_custom
+    _report(prepare_custom(corpus_dir, output_dir, name=name))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -90,7 +90,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     stem i composes the i-th value of each. --remove writes <name>_residual.wav: the
     mixture minus the estimate (the complementary mask). Any sample rate (resampled to the model's and back), any channel count (each channel
     separated, or --mono), any length (overlapping windows, bounded memory). All or
-    nothing: if any input fails, no output of this run is written.
+    nothing: if any input fails, no output of this run is written. The sidecar holds a
+    presence check of the query; "target likely absent" is printed when it fails.
     """
     import torch
     from tqdm.auto import tqdm
@@ -98,6 +99,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...audio_io import check_input_file
     from ...models import OmniSep
     from ...query import QuerySet
+    from ...query.presence import absent_warning, file_presence
     from ...query.spec import QuerySpec, build_query
     from ...separation.backends import BackendSeparator, resolve_backend
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
@@ -138,6 +140,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     separator = BackendSeparator(model, backend)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    warnings = []
     try:
         with StagedWrites() as staged, tqdm(total=sum(i.frames for i in infos), unit="sample",
                                             unit_scale=True, desc="separating") as bar:
@@ -147,9 +150,13 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       window=window, batch_windows=batch_windows or None,
                                       overlap=overlap, progress=bar.update, atomic=False,
                                       residual=remove)
-                for p, wav_tmp, (_, record) in zip(planned, wav_tmps, built):
+                for p, wav_tmp, (query, record) in zip(planned, wav_tmps, built):
+                    # The presence check reads the estimate; a residual is not one.
+                    presence = None if remove else file_presence(path, wav_tmp, query, encoder)
+                    name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
+                    warnings.append(presence and absent_warning(name, presence))
                     write_sidecar(staged.path(p["json"]),
-                                  {**facts, "output": str(p["wav"]), **record,
+                                  {**facts, "output": str(p["wav"]), **record, "presence": presence,
                                    "model": str(model_path), "device": str(dev), "mono": mono,
                                    "backend": backend, "stems": len(built)}, atomic=False)
                     if plot:
@@ -160,4 +167,6 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
+    for warning in filter(None, warnings):
+        click.echo(warning, err=True)
     click.echo(f"wrote {len(paths) * len(stems)} estimate(s) to {out}")

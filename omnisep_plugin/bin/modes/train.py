@@ -15,12 +15,15 @@ from .cli_base import CONTEXT, cli, user_errors
 @click.option("--valid-mixtures", type=click.Path(exists=True, dir_okay=False))
 @click.option("--exp-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue the run in EXP_DIR from its last checkpoint.")
+@click.option("--init", help="Fine-tune: start from 'default' (the shipped model) or an "
+              "omnisep.pth (its architecture replaces the configuration's model section).")
 @user_errors
-def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir, resume):
+def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir, resume, init):
     """Train OmniSep (Lightning; GPU with bf16 when present, DDP-ready)."""
     from ...training.run import load_conf, train as run_train
     conf = load_conf(conf_path, overrides)
-    package = run_train(conf, exp_dir, train_cuts, valid_cuts, valid_mixtures, resume=resume)
+    package = run_train(conf, exp_dir, train_cuts, valid_cuts, valid_mixtures, resume=resume,
+                        init=init)
     click.echo(f"wrote {package}")
 
 

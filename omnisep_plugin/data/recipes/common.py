@@ -53,6 +53,15 @@ class PrepareSummary:
         logging.log(level, "%s: kept %s; skipped %s", corpus, dict(self.kept),
                     dict(self.skipped) or "none")
 
+    def check(self, corpus: str, manifests: Dict[str, dict], cached: Dict[str, dict]) -> None:
+        """ValueError (one line) when the run kept no clip and none was prepared before."""
+        if manifests or cached:
+            return
+        hint = " (pass --no-frames to keep clips without video frames)" \
+            if "missing frames" in self.skipped else ""
+        reasons = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "no clip found"
+        raise ValueError(f"{corpus}: no clip kept ({reasons}){hint}")
+
 
 def extract_from_video(video: Path, wav_out: Path, frames_dir: Path,
                        sample_rate: int = SAMPLE_RATE) -> None:
@@ -119,20 +128,25 @@ def make_recording(clip: Clip, wav: Path, summary: PrepareSummary,
     if info.frames < min_samples * info.samplerate / SAMPLE_RATE:
         summary.skip(clip, "shorter than the crop", f"{info.frames} samples")
         return None
-    return Recording.from_file(wav, recording_id=clip.clip_id)
+    rec = Recording.from_file(wav, recording_id=clip.clip_id)
+    return rec if rec.sampling_rate == SAMPLE_RATE else rec.resample(SAMPLE_RATE)
 
 
 def build_manifests(corpus_dir: Path, clips: Iterable[Clip], descriptions: Dict[str, str],
                     summary: PrepareSummary, min_samples: int = CROP_SAMPLES,
-                    require_frames: bool = True) -> Dict[str, dict]:
+                    require_frames: bool = True, locate=None) -> Dict[str, dict]:
     """Recordings, supervisions and cuts per split for the given clips.
 
     Every cut has one supervision spanning the clip, whose ``custom`` holds ``label``,
-    ``text`` (the class's free-text description) and ``frames`` (JPEG paths, 1 per second).
+    ``text`` (the class's free-text description, or the clip's own ``custom["text"]``) and
+    ``frames`` (JPEG paths, 1 per second). ``locate(clip, summary)`` gives a clip's
+    ``(audio path, frame paths)`` (default: :func:`locate_clip_files` in ``corpus_dir``).
+    Audio at other rates than 16 kHz is resampled by Lhotse when loaded.
     """
     per_split: Dict[str, tuple] = {}
     for clip in clips:
-        found = locate_clip_files(corpus_dir, clip, summary, require_frames)
+        found = locate(clip, summary) if locate else locate_clip_files(
+            corpus_dir, clip, summary, require_frames)
         if found is None:
             continue
         wav, frames = found
@@ -168,6 +182,17 @@ def write_manifests(manifests: Dict[str, dict], output_dir: Pathlike, corpus: st
         for kind in MANIFEST_TYPES:
             with atomic_write(manifest_path(output_dir, corpus, kind, split)) as tmp:
                 parts[kind].to_file(tmp)
+
+
+def finish(manifests: Dict[str, dict], cached: Dict[str, dict], output_dir: Optional[Pathlike],
+           corpus: str, summary: PrepareSummary, name: Optional[str] = None) -> Dict[str, dict]:
+    """The end of every recipe: write the new splits, log the counts, refuse a run that kept
+    no clip (:meth:`PrepareSummary.check`); returns the cached and the new splits."""
+    if output_dir is not None:
+        write_manifests(manifests, output_dir, corpus)
+    summary.log(name or corpus)
+    summary.check(name or corpus, manifests, cached)
+    return {**cached, **manifests}
 
 
 def read_cached(output_dir: Optional[Pathlike], corpus: str, splits: List[str]) -> Dict[str, dict]:

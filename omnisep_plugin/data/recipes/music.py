@@ -22,8 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from lhotse.utils import Pathlike
 
 from ..descriptions import MUSIC_INSTRUMENTS, descriptions_for
-from .common import (CROP_SAMPLES, Clip, PrepareSummary, build_manifests, read_cached,
-                     write_manifests)
+from .common import CROP_SAMPLES, Clip, PrepareSummary, build_manifests, finish, read_cached
 
 SPLITS = ("train", "valid", "test")
 VIDEO_LIST = "MUSIC_solo_videos.json"
@@ -96,7 +95,4 @@ def prepare_music(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
                                   rel=f"{instrument}/{vid}"))
     manifests = build_manifests(corpus_dir, clips, descriptions_for(instruments), summary,
                                 min_samples, require_frames)
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, "music")
-    summary.log("MUSIC")
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, "music", summary, "MUSIC")

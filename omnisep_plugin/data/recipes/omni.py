@@ -45,7 +45,7 @@ import soundfile as sf
 from lhotse.utils import Pathlike
 
 from ...utils import atomic_write
-from .common import SAMPLE_RATE, Clip, PrepareSummary, build_manifests, read_cached, write_manifests
+from .common import SAMPLE_RATE, Clip, PrepareSummary, build_manifests, finish, read_cached
 
 TABLES = Path(__file__).parent / "omni_tables"
 CORPUS = "omni"
@@ -214,15 +214,14 @@ def packages_needed(sounds: Sequence[SoundFile]) -> List[str]:
 # --------------------------------------------------------------------------- audio helpers
 
 def read_mono(path: Pathlike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A sound file as float32 mono at ``sample_rate`` (channels averaged, resampled)."""
+    """A sound file as float32 mono at ``sample_rate`` (channels averaged, resampled with
+    :func:`omnisep_plugin.audio_io.resample`)."""
     import torch
-    import torchaudio.functional as AF
 
-    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    wav = wav.mean(1)
-    if sr != sample_rate:
-        wav = AF.resample(torch.from_numpy(wav), sr, sample_rate).numpy()
-    return wav.astype(np.float32)
+    from ...audio_io import read_audio, resample
+
+    wav, sr = read_audio(path)
+    return resample(torch.from_numpy(wav.mean(0)), sr, sample_rate).numpy().astype(np.float32)
 
 
 def active_rms_db(wav: np.ndarray, frame: int = 400) -> float:
@@ -622,9 +621,4 @@ def prepare_omni(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     descriptions = {lab: entry["description"] for lab, entry in table.items()}
     manifests = build_manifests(corpus_dir, clips, descriptions, summary, min_samples,
                                 require_frames=False)
-    if not manifests and not cached:
-        raise ValueError(f"No clip of {corpus_dir} could be kept")
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, CORPUS)
-    summary.log(CORPUS)
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, CORPUS, summary)

@@ -33,7 +33,7 @@ from lhotse.utils import Pathlike
 
 from ...utils import atomic_write
 from ..descriptions import descriptions_for
-from .common import CROP_SAMPLES, SAMPLE_RATE, Clip, PrepareSummary, build_manifests, read_cached, write_manifests
+from .common import CROP_SAMPLES, SAMPLE_RATE, Clip, PrepareSummary, build_manifests, finish, read_cached
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 INSTALL_HINT = ("apt-get install --no-install-recommends fluidsynth fluid-soundfont-gm "
@@ -259,7 +259,4 @@ def prepare_synth(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None,
     summary = PrepareSummary()
     manifests = build_manifests(corpus_dir, clips, descriptions_for(labels), summary,
                                 min_samples, require_frames=False)
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, corpus)
-    summary.log(corpus)
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, corpus, summary)

@@ -24,8 +24,7 @@ from typing import Dict, Mapping, Optional
 from lhotse.utils import Pathlike
 
 from ..descriptions import VGGSOUND_INSTRUMENT_CLASSES, descriptions_for, load_description_table
-from .common import (CROP_SAMPLES, Clip, PrepareSummary, build_manifests, read_cached,
-                     write_manifests)
+from .common import CROP_SAMPLES, Clip, PrepareSummary, build_manifests, finish, read_cached
 
 CSV_NAME = "vggsound.csv"
 
@@ -112,7 +111,4 @@ def prepare_vggsound(corpus_dir: Pathlike, output_dir: Optional[Pathlike] = None
     descriptions = descriptions_for({c.label for c in clips}, table)
     manifests = build_manifests(corpus_dir, clips, descriptions, summary, min_samples,
                                 require_frames)
-    if output_dir is not None:
-        write_manifests(manifests, output_dir, "vggsound")
-    summary.log("VGGSound")
-    return {**cached, **manifests}
+    return finish(manifests, cached, output_dir, "vggsound", summary, "VGGSound")

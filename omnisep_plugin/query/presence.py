@@ -1,0 +1,85 @@
+"""Is the queried sound in the mixture? A presence score per query and mixture.
+
+OmniSep always returns something: a query for a sound that is not there gives a quiet copy
+of whatever is. Two cues tell it apart (docs/results.md, "Query check"):
+
+- ``energy_db``: estimate-to-mixture energy, ``10 log10(E[est^2] / E[mix^2])``: an absent
+  target's mask is mostly closed;
+- ``similarity``: cosine of the query and the audio embedding of the estimate (when the
+  query encoder embeds audio): what came out does not sound like what was asked for. The
+  cosine with the mixture's embedding, ``similarity_mixture``, is recorded too.
+
+The query is flagged ("target likely absent") when a cue falls below its threshold in
+:data:`omnisep_plugin.config.PRESENCE`.
+"""
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..audio_io import read_audio, resample
+from ..config import PRESENCE, PresenceConfig
+
+_TINY = 1e-12
+
+
+@torch.no_grad()
+def presence(estimate: torch.Tensor, mixture: torch.Tensor, query: torch.Tensor,
+             encoder=None, config: PresenceConfig = PRESENCE) -> dict:
+    """Presence cues of one query.
+
+    Args:
+        estimate, mixture: ``[time]`` at the encoder's rate (16 kHz).
+        query: ``[dim]``, the query the estimate was separated with.
+        encoder: a :class:`~omnisep_plugin.query.base.QueryEncoder`; the similarity cues
+            need one that embeds audio.
+
+    Returns:
+        ``energy_db``, ``similarity`` and ``similarity_mixture`` (``None`` without an
+        audio encoder), the thresholds, and ``absent`` (bool).
+
+    Example:
+        >>> mix = torch.randn(16000)
+        >>> presence(0.5 * mix, mix, torch.ones(4))["absent"], presence(1e-3 * mix, mix, torch.ones(4))["absent"]
+        (False, True)
+    """
+    estimate, mixture = estimate.float().reshape(-1), mixture.float().reshape(-1)
+    energy = 10 * torch.log10((estimate.pow(2).mean() + _TINY) / (mixture.pow(2).mean() + _TINY))
+    record = {"energy_db": round(float(energy), 2), "similarity": None,
+              "similarity_mixture": None, "min_energy_db": config.min_energy_db,
+              "min_similarity": None}
+    absent = bool(energy < config.min_energy_db)
+    if encoder is not None and encoder.supports("audio") and \
+            mixture.shape[-1] >= encoder.min_audio_samples:
+        q = F.normalize(query.float().reshape(1, -1).to(encoder.device), dim=-1)
+        emb = encoder.embed_audio(torch.stack([estimate, mixture]).to(encoder.device))
+        sim_est, sim_mix = (emb @ q[0]).tolist()
+        record.update(similarity=round(sim_est, 4), similarity_mixture=round(sim_mix, 4),
+                      min_similarity=config.min_similarity)
+        absent = absent or sim_est < config.min_similarity
+    record["absent"] = absent
+    return record
+
+
+def file_presence(mixture_path, estimate_path, query: torch.Tensor, encoder=None,
+                  config: PresenceConfig = PRESENCE) -> dict:
+    """:func:`presence` of an estimate file and its mixture: the first
+    ``config.max_seconds``, channels averaged, at the encoder's rate (16 kHz without one)."""
+    rate = getattr(encoder, "sample_rate", 16000)
+
+    def load(path):
+        wav, sr = read_audio(Path(path), max_seconds=config.max_seconds)
+        return resample(torch.from_numpy(wav.mean(0)), sr, rate)
+
+    return presence(load(estimate_path), load(mixture_path), query, encoder, config)
+
+
+def absent_warning(name: str, record: dict) -> Optional[str]:
+    """The one-line warning for a flagged query, or ``None``."""
+    if not record["absent"]:
+        return None
+    cue = (f"similarity {record['similarity']:.2f} < {record['min_similarity']}"
+           if record["similarity"] is not None and record["similarity"] < record["min_similarity"]
+           else f"estimate {-record['energy_db']:.1f} dB below the mixture")
+    return f"Warning: {name}: target likely absent ({cue})"

@@ -1,0 +1,70 @@
+"""The query check: a presence score per query in the sidecar, one warning line for a
+target that is not in the mixture."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from omnisep_plugin.bin.cli import cli
+from omnisep_plugin.config import PRESENCE
+from omnisep_plugin.evaluation.presence_rates import choose_similarity, flag_rates
+from omnisep_plugin.pipelines import DEFAULT
+from omnisep_plugin.query.presence import absent_warning, presence
+
+
+@pytest.mark.parametrize("text,absent", [("cello", False), ("clarinet", False),
+                                         ("dog barking", True)])
+def test_separate_flags_the_absent_query_on_the_example(tmp_path, text, absent):
+    """The shipped example holds a cello and a clarinet (the issue's case: "dog barking")."""
+    result = CliRunner().invoke(cli, ["separate", str(DEFAULT.example), "--model", "default",
+                                      "--text", text, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "example_mixture_est1.json").read_text())["presence"]
+    assert record["absent"] is absent
+    assert (record["similarity"] < PRESENCE.min_similarity) is absent
+    assert -1 <= record["similarity_mixture"] <= 1 and record["energy_db"] < 0
+    warnings = [line for line in result.stderr.splitlines() if "target likely absent" in line]
+    assert len(warnings) == int(absent)
+    if absent:
+        assert warnings[0].startswith("Warning: example_mixture.wav:")
+
+
+def test_energy_cue_flags_a_silent_estimate_without_an_audio_encoder():
+    mix = torch.randn(16000)
+    record = presence(torch.zeros(16000), mix, torch.ones(8))
+    assert record["absent"] and record["similarity"] is None
+    assert "dB below the mixture" in absent_warning("m.wav", record)
+    kept = presence(0.3 * mix, mix, torch.ones(8))
+    assert not kept["absent"] and abs(kept["energy_db"] - 20 * torch.log10(torch.tensor(0.3))) < 0.01
+    assert absent_warning("m.wav", kept) is None
+
+
+def test_similarity_cue_uses_the_estimate_embedding():
+    class Encoder:  # embeds audio as [energy of first half, of second half]
+        sample_rate, min_audio_samples, device = 16000, 1024, torch.device("cpu")
+
+        def supports(self, modality):
+            return modality == "audio"
+
+        def embed_audio(self, wav):
+            e = torch.stack([wav[:, :8000].pow(2).mean(-1), wav[:, 8000:].pow(2).mean(-1)], -1)
+            return torch.nn.functional.normalize(e, dim=-1)
+
+    mix = torch.cat([torch.randn(8000), torch.randn(8000)])
+    first = torch.cat([mix[:8000], torch.zeros(8000)])
+    q_first, q_second = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    assert not presence(first, mix, q_first, Encoder())["absent"]
+    flagged = presence(first, mix, q_second, Encoder())
+    assert flagged["absent"] and flagged["similarity"] < 0.01
+    assert "similarity" in absent_warning("m.wav", flagged)
+
+
+def test_threshold_choice_and_rates():
+    rows = [{"present": p, "similarity": s, "energy_db": -6.0}
+            for p, s in [(True, 0.6), (True, 0.4), (True, 0.2), (False, 0.1), (False, 0.3),
+                         (False, -0.2)]]
+    t = choose_similarity(rows)
+    assert 0.1 < t < 0.2 or 0.3 < t < 0.4  # one error either way: the fewest possible
+    rates = flag_rates(rows, PRESENCE.__class__(min_similarity=0.25, min_energy_db=-30))
+    assert rates == {"false_alarm": 1 / 3, "miss": 1 / 3, "n_present": 3, "n_absent": 3}
