@@ -21,8 +21,8 @@ fi
 OUT=$(mkdir -p "$1" && cd "$1" && pwd) || { echo "cannot create $1" >&2; exit 2; }
 TINY=${2:-}
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-PY=${PYTHON:-python}
+. recipes/utils/gpu_env.sh   # PYTHONPATH, and the carried wheels (.whl/) where packages are missing
+PY=$python
 if [ "$TINY" = "--tiny" ]; then
     WIDTHS=8,16,32,64,64
     TRAIN=(--batch-size 2 --n-samples 16383 --steps 1 --rounds 1 --warmup 1)

@@ -6,7 +6,8 @@
 #
 # PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
-# .whl/) are installed into /tmp/site first when Lhotse or Asteroid cannot be imported. OUT_DIR receives bundle/ (the
+# .whl/) are installed into /tmp/site first when Lhotse or Asteroid cannot be imported
+# (recipes/utils/gpu_env.sh). OUT_DIR receives bundle/ (the
 # fp16 package bundle, as stage 7 exports it), omnisep.pth, conf.yaml, metrics.csv, loss.png
 # and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
 set -euo pipefail
@@ -34,15 +35,7 @@ while [ $# -gt 0 ]; do
 done
 
 log() { echo -e "$(date '+%F %T') (gpu_train.sh) $*" >&2; }
-root=$(cd "$(dirname "$0")/../.." && pwd)
-python=${PYTHON:-python3}
-export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
-if ! "$python" -c "import lhotse, asteroid, soundfile" 2> /dev/null && ls "$root"/.whl/*.whl > /dev/null 2>&1; then
-  log "installing the carried wheels into /tmp/site"
-  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$root"/.whl/*.whl
-  export PYTHONPATH=/tmp/site:$PYTHONPATH
-fi
+. "$(dirname "$0")/../utils/gpu_env.sh"
 omnisep() { "$python" -m omnisep_plugin.bin.cli "$@"; }
 mkdir -p "$out"
 start=$(date +%s)
