@@ -60,7 +60,7 @@ fi
 stage train "$LIMIT" "$PY" benchmarks/train_throughput.py --widths "$WIDTHS" "${TRAIN[@]}" \
     --out "$OUT/train.json"
 [ -n "$SMI_PID" ] && kill "$SMI_PID" 2>/dev/null
-stage separate "$((LIMIT / 2))" "$PY" benchmarks/separate_speed.py --widths "$WIDTHS" \
+stage separate "$((LIMIT / 2))" "$PY" benchmarks/separate_speed.py --model "$WIDTHS" \
     "${SEPARATE[@]}" --out "$OUT/separate.json"
 stage score "$((LIMIT / 4))" "$PY" benchmarks/score_speed.py "${SCORE[@]}" --out "$OUT/score.json"
 

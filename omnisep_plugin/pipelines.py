@@ -104,10 +104,12 @@ def write_text_seeds(folder) -> Path:
     return folder / "text_queries.pt"
 
 
-def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder) -> dict:
+def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder,
+                  text_seeds: bool = True) -> dict:
     """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
-    back as fp32), the Query-Set, its labels' text embeddings, and an example mixture
-    (16-bit WAV). Returns file sizes."""
+    back as fp32), the Query-Set, its labels' text embeddings (``text_seeds``: needs the
+    MiniLM package; a machine without it leaves them out, they are optional), and an
+    example mixture (16-bit WAV). Returns file sizes."""
     import shutil
 
     import soundfile as sf
@@ -127,5 +129,6 @@ def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, f
     wav, sr = sf.read(str(example_wav), dtype="float32")
     with atomic_write(folder / "example_mixture.wav") as tmp:
         sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
-    write_text_seeds(folder)
+    if text_seeds:
+        write_text_seeds(folder)
     return {p.name: p.stat().st_size for p in folder.iterdir()}

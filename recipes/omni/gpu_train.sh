@@ -7,9 +7,9 @@
 # PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
 # .whl/) are installed into /tmp/site first when Lhotse or Asteroid cannot be imported
-# (recipes/utils/gpu_env.sh). OUT_DIR receives bundle/ (the
-# fp16 package bundle, as stage 7 exports it), omnisep.pth, conf.yaml, metrics.csv, loss.png
-# and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
+# (recipes/utils/gpu_env.sh). OUT_DIR receives bundle/ (the fp16 package bundle as stage 7
+# exports it, less the optional text_queries.pt), omnisep.pth, conf.yaml, metrics.csv,
+# loss.png and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
 pack=$1; out=$2; shift 2
@@ -56,7 +56,7 @@ omnisep train --conf "$conf" --exp-dir "$work/exp" \
 log "exporting the bundle into $out/bundle"
 omnisep export-bundle "$out/bundle" --model "$work/exp/omnisep.pth" --audio-encoder "$audio_encoder" \
   --query-set "$work/omni_cuts_train_query_set.pt" --example-cuts "$work/cuts_valid_embedded.jsonl.gz" \
-  --example-labels "$example_labels"
+  --example-labels "$example_labels" --no-text-seeds   # MiniLM is not on the GPU machine
 cp "$work/exp/omnisep.pth" "$work/exp/conf.yaml" "$work/exp/logs/metrics.csv" "$out/"
 [ -f "$work/exp/loss.png" ] && cp "$work/exp/loss.png" "$out/"
 log "done in $(( $(date +%s) - start )) s: $out"

@@ -130,8 +130,11 @@ def eval_presence(model_path, offline_ckpt, n_pairs, seconds, dev_seed, test_see
 @click.option("--example-cuts", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Cuts to build the example mixture from (e.g. the test split).")
 @click.option("--example-labels", default="cello,clarinet", help="Classes mixed in the example.")
+@click.option("--text-seeds/--no-text-seeds", default=True, help="Ship the labels' MiniLM text "
+              "embeddings (text_queries.pt; needs the MiniLM package, absent on the GPU machine).")
 @user_errors
-def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_cuts, example_labels):
+def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_cuts, example_labels,
+                      text_seeds):
     """Package a trained model as a shippable bundle (fp16) with an example mixture."""
     import tempfile
 
@@ -151,5 +154,5 @@ def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_
     with tempfile.TemporaryDirectory() as tmp:
         example = f"{tmp}/example.wav"
         sf.write(example, mix, 16000, subtype="FLOAT")
-        sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir)
+        sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir, text_seeds)
     click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))
