@@ -40,6 +40,15 @@ def test_folder_per_label_gives_the_usual_manifests(tmp_path):
     assert sum(len(m["cuts"]) for m in again.values()) == 21
 
 
+def test_ids_and_splits_do_not_depend_on_where_the_folder_lives(tmp_path):
+    make_labelled_folder(tmp_path / "a" / "sounds")
+    first = prepare_custom(tmp_path / "a" / "sounds")
+    (tmp_path / "a" / "sounds").rename(tmp_path / "elsewhere")
+    moved = prepare_custom(tmp_path / "elsewhere")
+    assert {s: sorted(c.id for c in m["cuts"]) for s, m in first.items()} == \
+        {s: sorted(c.id for c in m["cuts"]) for s, m in moved.items()}
+
+
 def test_csv_with_own_descriptions(tmp_path):
     make_labelled_folder(tmp_path / "corpus", per_label=3)
     rows = ["path,label,text", "corpus/dog/dog1.wav,dog,a small dog yapping",

@@ -30,8 +30,17 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".m
 SPLITS = ("train", "valid", "test")
 
 
-def _clip_id(label: str, path: Path) -> str:
-    return f"{label}-{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+def _key(path: Path, root: Path) -> str:
+    """A file's name relative to the corpus root (the folder, or the CSV's folder): what its
+    id and split are drawn from, so they do not change when the corpus moves."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _clip_id(label: str, path: Path, root: Path) -> str:
+    return f"{label}-{path.stem}-{hashlib.sha1(_key(path, root).encode()).hexdigest()[:8]}"
 
 
 def list_folder(corpus_dir: Path) -> List[Tuple[Path, str, Optional[str]]]:
@@ -77,13 +86,15 @@ def prepare_custom(source: Pathlike, output_dir: Optional[Pathlike] = None, name
     by_label = defaultdict(list)
     for path, label, text in rows:
         by_label[label].append((path, text))
+    root = source if source.is_dir() else source.parent
     clips = []
     for label, files in sorted(by_label.items()):
-        split_of = split_ids([str(p) for p, _ in files])
+        split_of = split_ids([_key(p, root) for p, _ in files])
         for path, text in files:
-            if split_of[str(path)] not in cached:
-                clips.append(Clip(clip_id=_clip_id(label, path), label=label,
-                                  split=split_of[str(path)], rel=str(path),
+            split = split_of[_key(path, root)]
+            if split not in cached:
+                clips.append(Clip(clip_id=_clip_id(label, path, root), label=label,
+                                  split=split, rel=str(path),
                                   custom={"text": text} if text else {}))
     summary = PrepareSummary()
 
