@@ -81,8 +81,9 @@ def _choose_level(cuts: Sequence, budget_bytes: float, total_seconds: float, lev
         return level
     picked = [cuts[i] for i in np.linspace(0, len(cuts) - 1, min(sample, len(cuts))).astype(int)]
     seconds = sum(c.duration for c in picked)
+    audio = [(_cut_audio(c), c.sampling_rate) for c in picked]   # read once, encoded per level
     for candidate in LEVELS:
-        rate = sum(len(encode_opus(_cut_audio(c), c.sampling_rate, candidate)) for c in picked) / seconds
+        rate = sum(len(encode_opus(wav, sr, candidate)) for wav, sr in audio) / seconds
         if rate * total_seconds <= 0.9 * budget_bytes:
             return candidate
     raise PackError(f"{total_seconds / 60:.0f} minutes of audio do not fit {budget_bytes / 2**20:.1f} MiB "
@@ -231,8 +232,7 @@ def unpack_corpus(pack: Pathlike, output_dir: Pathlike, num_jobs: int = 1) -> di
                        for kind in QUERY_KINDS}
             cuts = []
             with NumpyFilesWriter(out / "arrays" / split) as writer:
-                for r in rows:
-                    cut = CutSet.from_dicts([r])[0]
+                for cut in CutSet.from_dicts(rows):
                     rec = Recording.from_file(out / "audio" / split / f"{cut.id}.wav", recording_id=cut.recording.id)
                     cut.recording = rec
                     for kind in QUERY_KINDS:
