@@ -82,6 +82,8 @@ class DataConf:
     num_workers: int = 2
     seed: int = 0
     min_src: Optional[int] = None           # fewer real sources than n_src: absent targets
+    max_src: Optional[int] = None           # at most this many real sources (None: n_src)
+    balance: Optional[str] = None           # "label": class-balanced first sources
     augment: Optional[dict] = None          # MixtureAugment settings (None: plain gains)
 
 

@@ -52,9 +52,11 @@ class MixtureDataset(torch.utils.data.Dataset):
         gain_range: each source is scaled by ``U(gain_range)`` then clipped to [-1, 1].
         divide_by_n: also divide each source by ``n_src`` (CLIPSep's reference code does).
         seed: seeds the partner, crop and gain draws (a generator per dataset).
-        min_src: when below ``n_src``, each mixture has ``U{min_src..n_src}`` real sources;
-            the remaining slots are *absent* targets: a silent source whose query names a
-            class that is not in the mixture (the model learns to return silence for it).
+        min_src, max_src: when below ``n_src``, each mixture has ``U{min_src..max_src}`` real
+            sources (``max_src`` defaults to ``n_src``); the remaining slots are *absent*
+            targets: a silent source whose query names a class that is not in the mixture
+            (the model learns to return silence for it). ``max_src < n_src``: every mixture
+            has at least one absent target.
         augment: a :class:`~omnisep_plugin.data.augment.MixtureAugment` (levels, EQ, rooms,
             band limits, backgrounds) instead of the plain gains; then ``mixture`` is the
             sum of the sources plus a background.
@@ -77,12 +79,15 @@ class MixtureDataset(torch.utils.data.Dataset):
 
     def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
                  gain_range=AUDIO.gain_range, divide_by_n: bool = False, seed: int = 0,
-                 min_src: Optional[int] = None, augment=None):
+                 min_src: Optional[int] = None, augment=None, max_src: Optional[int] = None):
         super().__init__()
         self.n_src, self.n_samples = n_src, n_samples
-        self.min_src = n_src if min_src is None else min_src
-        if not 1 <= self.min_src <= n_src:
-            raise ValueError(f"min_src must be in [1, n_src={n_src}], got {min_src}")
+        self.max_src = n_src if max_src is None else max_src
+        self.min_src = self.max_src if min_src is None else min_src
+        if not 1 <= self.max_src <= n_src:
+            raise ValueError(f"max_src must be in [1, n_src={n_src}], got {max_src}")
+        if not 1 <= self.min_src <= self.max_src:
+            raise ValueError(f"min_src must be in [1, max_src={self.max_src}], got {min_src}")
         self.augment = augment
         self.by_label = None if pool is None else self._group(check_unique_ids(pool), "pool")
         self.gain_range, self.divide_by_n = gain_range, divide_by_n
@@ -127,8 +132,8 @@ class MixtureDataset(torch.utils.data.Dataset):
             cuts, rng = item, self.rng
         by_label = self.by_label or self._group(cuts, "batch")
         groups = [[cut, *self._partners(cut, by_label, rng)] for cut in cuts]
-        n_present = [rng.randint(self.min_src, self.n_src) if self.min_src < self.n_src
-                     else self.n_src for _ in groups]
+        n_present = [rng.randint(self.min_src, self.max_src) if self.min_src < self.max_src
+                     else self.max_src for _ in groups]
         present = torch.tensor([[i < k for i in range(self.n_src)] for k in n_present])
         mixtures, sources = [], []
         for g, k in zip(groups, n_present):
@@ -146,6 +151,24 @@ class MixtureDataset(torch.utils.data.Dataset):
                  "cut_ids": [[c.id for c in g] for g in groups]}
         batch.update(collate_embeddings(groups))
         return batch
+
+
+def balance_labels(cuts: CutSet) -> CutSet:
+    """Every label as often as the most frequent one: each label's cuts are cycled (in
+    manifest order) up to that count; repeats get the id ``<id>#<k>``. Used as the
+    sampler's epoch, so that the mixtures' first sources are drawn class-balanced (the
+    partners already are); the dataset's pool stays the original cuts."""
+    by_label: Dict[str, list] = defaultdict(list)
+    for cut in cuts:
+        by_label[cut_label(cut)].append(cut)
+    most = max((len(v) for v in by_label.values()), default=0)
+    out = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        out += [group[i % len(group)] if i < len(group)
+                else group[i % len(group)].with_id(f"{group[i % len(group)].id}#{i // len(group)}")
+                for i in range(most)]
+    return CutSet.from_cuts(out)
 
 
 def collate_embeddings(groups: List[list]) -> dict:

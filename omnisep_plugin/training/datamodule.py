@@ -5,7 +5,8 @@ from lhotse import CutSet
 
 from ..config import AUDIO, DataConf
 from ..data.augment import MixtureAugment
-from ..data.mixtures import MixtureDataset, load_test_mixtures, render_mixture, collate_embeddings
+from ..data.mixtures import (MixtureDataset, balance_labels, collate_embeddings,
+                             load_test_mixtures, render_mixture)
 from .sampler import NumberedBatches
 
 
@@ -39,9 +40,12 @@ class MixtureDataModule(pl.LightningDataModule):
         valid_cuts / valid_mixtures: embedded validation cuts and their fixed mixtures
             (``make_test_mixtures``); both or neither.
         batch_size: mixtures per step and device; n_src, n_samples, gain_range,
-            divide_by_n, min_src: see MixtureDataset; augment: the settings of
+            divide_by_n, min_src, max_src: see MixtureDataset; augment: the settings of
             :class:`MixtureAugment` (a dict; empty or None: no augmentation);
             num_workers: DataLoader workers.
+        balance: ``"label"``: the sampler's epoch holds every label equally often
+            (:func:`balance_labels`), so each class leads as many mixtures; ``None``: each cut
+            once per epoch.
 
     The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
     resume, so a killed run continues on the batches it would have seen.
@@ -52,7 +56,8 @@ class MixtureDataModule(pl.LightningDataModule):
                  n_samples: int = DataConf.n_samples, gain_range=AUDIO.gain_range,
                  divide_by_n: bool = DataConf.divide_by_n,
                  num_workers: int = DataConf.num_workers, seed: int = DataConf.seed,
-                 min_src=DataConf.min_src, augment=DataConf.augment):
+                 min_src=DataConf.min_src, augment=DataConf.augment,
+                 max_src=DataConf.max_src, balance=DataConf.balance):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
@@ -60,7 +65,10 @@ class MixtureDataModule(pl.LightningDataModule):
         self.batch_size, self.n_src, self.n_samples = batch_size, n_src, n_samples
         self.gain_range, self.divide_by_n = tuple(gain_range), divide_by_n
         self.num_workers, self.seed = num_workers, seed
-        self.min_src = min_src
+        self.min_src, self.max_src = min_src, max_src
+        if balance not in (None, "label"):
+            raise ValueError(f"data.balance must be 'label' or null, got {balance!r}")
+        self.balance = balance
         self.augment = MixtureAugment.from_dict(augment)
         self.resume_index = 0
 
@@ -71,13 +79,14 @@ class MixtureDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         cuts = CutSet.from_file(self.train_cuts).to_eager()
         world_size, rank = self._rank()
-        batches = NumberedBatches(cuts, self.batch_size, seed=self.seed,
+        epoch = balance_labels(cuts) if self.balance == "label" else cuts
+        batches = NumberedBatches(epoch, self.batch_size, seed=self.seed,
                                   world_size=world_size, rank=rank)
         batches.start_at(max(self._batches_done(), self.resume_index))
         dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
                                  gain_range=self.gain_range, divide_by_n=self.divide_by_n,
                                  seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
-                                 augment=self.augment)
+                                 max_src=self.max_src, augment=self.augment)
         return torch.utils.data.DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

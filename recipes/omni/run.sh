@@ -32,7 +32,7 @@ data_dir=data/omni
 exp_root=exp/omni
 cache_dir=~/.cache/omnisep/omni
 heldout_soundfont=sf_gmbank
-instrument_clips="train=12,valid=1,test=2"
+instrument_clips="train=48,valid=1,test=2"
 loso_clips=3
 speech_clips="train=40,valid=2,test=6"
 small=auto           # true: conf/small.yaml family; false: conf/train.yaml; auto: small without a GPU

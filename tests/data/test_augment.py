@@ -9,7 +9,7 @@ from scipy.signal import sosfilt
 
 from omnisep_plugin.data import augment as A
 from omnisep_plugin.data.embed import cut_label
-from omnisep_plugin.data.mixtures import MixtureDataset
+from omnisep_plugin.data.mixtures import MixtureDataset, balance_labels
 from omnisep_plugin.testing.dummies import dummy_embedded_cuts
 
 
@@ -110,8 +110,56 @@ def test_dataset_mixes_2_or_3_sources_and_names_absent_targets(tmp_path):
     assert plain["present"].all() and torch.allclose(plain["mixture"], plain["sources"].sum(1))
 
 
+def test_max_src_leaves_an_absent_target_in_every_mixture(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=6, per_class=2, seconds=1.0)
+    ds = MixtureDataset(cuts, n_src=4, min_src=2, max_src=3, n_samples=8000,
+                        augment=A.MixtureAugment(noise_prob=0.0, music_prob=0.0))
+    counts = set()
+    for index in range(8):
+        batch = ds[(index, cuts.subset(first=4))]
+        assert batch["sources"].shape == (4, 4, 8000)
+        for b in range(4):
+            present = batch["present"][b]
+            counts.add(int(present.sum()))
+            assert not present[3]  # the last slot is always absent
+            assert not torch.any(batch["sources"][b, 3])
+            assert len(set(batch["labels"][b])) == 4
+    assert counts == {2, 3}
+    # min_src alone keeps the old draw: 2..n_src real sources
+    assert MixtureDataset(cuts, n_src=3, min_src=2).max_src == 3
+
+
 def test_dataset_refuses_an_impossible_min_src(tmp_path):
     cuts = dummy_embedded_cuts(tmp_path, n_classes=3, per_class=1, seconds=1.0)
     with pytest.raises(ValueError, match="min_src"):
         MixtureDataset(cuts, n_src=2, min_src=3)
+    with pytest.raises(ValueError, match="min_src"):
+        MixtureDataset(cuts, n_src=3, min_src=3, max_src=2)
+    with pytest.raises(ValueError, match="max_src"):
+        MixtureDataset(cuts, n_src=2, max_src=3)
     assert {cut_label(c) for c in cuts}
+
+
+def test_balance_labels_repeats_each_class_to_the_largest(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=3, per_class=1, seconds=0.5)
+    extra = dummy_embedded_cuts(tmp_path / "more", n_classes=1, per_class=5, seconds=0.5)
+    both = (cuts + extra.modify_ids(lambda i: "more-" + i)).to_eager()
+    sizes = {}
+    for c in both:
+        sizes[cut_label(c)] = sizes.get(cut_label(c), 0) + 1
+    assert sorted(sizes.values()) == [1, 1, 6]
+    epoch = balance_labels(both)
+    most = max(sizes.values())
+    counts, ids = {}, set()
+    for c in epoch:
+        counts[cut_label(c)] = counts.get(cut_label(c), 0) + 1
+        ids.add(c.id)
+    assert set(counts.values()) == {most} and set(counts) == set(sizes)
+    assert len(ids) == len(epoch)  # repeats carry their own ids
+    originals = {c.id for c in both}
+    assert originals <= ids  # every original cut is in the epoch
+    # a repeat is the same audio and query as its original
+    rep = next(c for c in epoch if "#" in c.id)
+    orig = both[rep.id.split("#")[0]]
+    assert np.array_equal(rep.load_audio(), orig.load_audio())
+    assert np.array_equal(rep.load_custom("text_emb"), orig.load_custom("text_emb"))

@@ -180,8 +180,11 @@ def test_corpus_records_provenance_and_splits_by_recording(tmp_path, fake_cache)
                                           "text": "A dog letting out barking noises.", "frames": []}
     # resumable: the second build writes nothing new, and cached manifests are read back
     before = {p: p.stat().st_mtime_ns for p in (corpus / "audio").rglob("*.wav")}
+    records = (corpus / "clips.jsonl").read_text()
     omni.build_omni_corpus(corpus, cache, plan, sounds, instruments, classes)
     assert {p: p.stat().st_mtime_ns for p in (corpus / "audio").rglob("*.wav")} == before
+    # ...and records the same provenance (each speech clip's prompts) as the first build
+    assert (corpus / "clips.jsonl").read_text() == records
     again = omni.prepare_omni(corpus, tmp_path / "manifests")
     assert {s: len(m["cuts"]) for s, m in again.items()} == {s: len(m["cuts"]) for s, m in manifests.items()}
 

@@ -463,11 +463,12 @@ def speech_clips(roots: Dict[str, Path], plan: CorpusPlan, corpus_dir: Path) -> 
                 chosen = [pool[k] for k in rng.choice(len(pool), size=min(6, len(pool)), replace=False)]
                 clip = OmniClip(f"{_safe(label)}-{package.split('-')[3]}-{split}-{i:03d}", label,
                                 "speech", split, package, chosen, lic)
-                path = corpus_dir / "audio" / f"{clip.rel}.wav"
-                if not path.is_file():
-                    pieces = [trim_silence(read_mono(roots[package] / r)) for r in chosen]
-                    _write_clip(corpus_dir, clip, tile_events(
-                        pieces, int(plan.seconds * SAMPLE_RATE), rng, gap_s=(0.15, 0.6)))
+                # tiled even when the clip exists: the tiling draws from rng, and the next
+                # clip's prompts must be the ones a fresh build picks (its provenance record)
+                pieces = [trim_silence(read_mono(roots[package] / r)) for r in chosen]
+                wav = tile_events(pieces, int(plan.seconds * SAMPLE_RATE), rng, gap_s=(0.15, 0.6))
+                if not (corpus_dir / "audio" / f"{clip.rel}.wav").is_file():
+                    _write_clip(corpus_dir, clip, wav)
                 clips.append(clip)
     return clips
 
