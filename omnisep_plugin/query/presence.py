@@ -13,7 +13,7 @@ The query is flagged ("target likely absent") when a cue falls below its thresho
 :data:`omnisep_plugin.config.PRESENCE`.
 """
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,35 +44,63 @@ def presence(estimate: torch.Tensor, mixture: torch.Tensor, query: torch.Tensor,
         >>> presence(0.5 * mix, mix, torch.ones(4))["absent"], presence(1e-3 * mix, mix, torch.ones(4))["absent"]
         (False, True)
     """
-    estimate, mixture = estimate.float().reshape(-1), mixture.float().reshape(-1)
-    energy = 10 * torch.log10((estimate.pow(2).mean() + _TINY) / (mixture.pow(2).mean() + _TINY))
-    record = {"energy_db": round(float(energy), 2), "similarity": None,
-              "similarity_mixture": None, "min_energy_db": config.min_energy_db,
-              "min_similarity": None}
-    absent = bool(energy < config.min_energy_db)
+    return stems_presence([estimate], mixture, query.reshape(1, -1), encoder, config)[0]
+
+
+@torch.no_grad()
+def stems_presence(estimates: Sequence[torch.Tensor], mixture: torch.Tensor,
+                   queries: torch.Tensor, encoder=None,
+                   config: PresenceConfig = PRESENCE) -> List[dict]:
+    """:func:`presence` of several stems of one mixture, the mixture embedded once.
+
+    Args:
+        estimates: ``n`` tensors ``[time]`` (the mixture's length); mixture: ``[time]``.
+        queries: ``[n, dim]``, each stem's query.
+
+    Returns:
+        one record per stem, as :func:`presence`.
+    """
+    mixture = mixture.float().reshape(-1)
+    estimates = [e.float().reshape(-1) for e in estimates]
+    mix_power = mixture.pow(2).mean() + _TINY
+    records = []
+    for est in estimates:
+        energy = 10 * torch.log10((est.pow(2).mean() + _TINY) / mix_power)
+        records.append({"energy_db": round(float(energy), 2), "similarity": None,
+                        "similarity_mixture": None, "min_energy_db": config.min_energy_db,
+                        "min_similarity": None, "absent": bool(energy < config.min_energy_db)})
     if encoder is not None and encoder.supports("audio") and \
             mixture.shape[-1] >= encoder.min_audio_samples:
-        q = F.normalize(query.float().reshape(1, -1).to(encoder.device), dim=-1)
-        emb = encoder.embed_audio(torch.stack([estimate, mixture]).to(encoder.device))
-        sim_est, sim_mix = (emb @ q[0]).tolist()
-        record.update(similarity=round(sim_est, 4), similarity_mixture=round(sim_mix, 4),
-                      min_similarity=config.min_similarity)
-        absent = absent or sim_est < config.min_similarity
-    record["absent"] = absent
-    return record
+        q = F.normalize(queries.float().reshape(len(estimates), -1).to(encoder.device), dim=-1)
+        emb = encoder.embed_audio(torch.stack([*estimates, mixture]).to(encoder.device))
+        sim_est = (emb[:-1] * q).sum(-1).tolist()       # each stem against its own query
+        sim_mix = (q @ emb[-1]).tolist()                # the mixture against each query
+        for record, se, sm in zip(records, sim_est, sim_mix):
+            record.update(similarity=round(se, 4), similarity_mixture=round(sm, 4),
+                          min_similarity=config.min_similarity)
+            record["absent"] = record["absent"] or se < config.min_similarity
+    for record in records:
+        record["absent"] = record.pop("absent")  # last key, as before
+    return records
 
 
-def file_presence(mixture_path, estimate_path, query: torch.Tensor, encoder=None,
-                  config: PresenceConfig = PRESENCE) -> dict:
-    """:func:`presence` of an estimate file and its mixture: the first
-    ``config.max_seconds``, channels averaged, at the encoder's rate (16 kHz without one)."""
+def file_presence(mixture_path, estimate_paths, queries: torch.Tensor, encoder=None,
+                  config: PresenceConfig = PRESENCE) -> List[dict]:
+    """:func:`stems_presence` of estimate files and their mixture: the first
+    ``config.max_seconds``, channels averaged, at the encoder's rate (16 kHz without one).
+    The mixture is read and embedded once, whatever the number of stems.
+
+    Args:
+        estimate_paths: ``n`` files; queries: ``[n, dim]``.
+    """
     rate = getattr(encoder, "sample_rate", 16000)
 
     def load(path):
         wav, sr = read_audio(Path(path), max_seconds=config.max_seconds)
         return resample(torch.from_numpy(wav.mean(0)), sr, rate)
 
-    return presence(load(estimate_path), load(mixture_path), query, encoder, config)
+    return stems_presence([load(p) for p in estimate_paths], load(mixture_path), queries,
+                          encoder, config)
 
 
 def absent_warning(name: str, record: dict) -> Optional[str]:

@@ -3,6 +3,7 @@ target that is not in the mixture."""
 import json
 
 import pytest
+import soundfile as sf
 import torch
 from click.testing import CliRunner
 
@@ -10,7 +11,7 @@ from omnisep_plugin.bin.cli import cli
 from omnisep_plugin.config import PRESENCE
 from omnisep_plugin.evaluation.presence_rates import choose_similarity, flag_rates
 from omnisep_plugin.pipelines import DEFAULT
-from omnisep_plugin.query.presence import absent_warning, presence
+from omnisep_plugin.query.presence import absent_warning, file_presence, presence, stems_presence
 
 
 @pytest.mark.parametrize("text,absent", [("cello", False), ("clarinet", False),
@@ -40,16 +41,44 @@ def test_energy_cue_flags_a_silent_estimate_without_an_audio_encoder():
     assert absent_warning("m.wav", kept) is None
 
 
+class Encoder:  # embeds audio as [energy of first half, of second half]
+    sample_rate, min_audio_samples, device = 16000, 1024, torch.device("cpu")
+
+    def __init__(self):
+        self.calls = []
+
+    def supports(self, modality):
+        return modality == "audio"
+
+    def embed_audio(self, wav):
+        self.calls.append(wav.shape[0])
+        e = torch.stack([wav[:, :8000].pow(2).mean(-1), wav[:, 8000:].pow(2).mean(-1)], -1)
+        return torch.nn.functional.normalize(e, dim=-1)
+
+
+def test_several_stems_embed_the_mixture_once_and_match_one_at_a_time(tmp_path):
+    mix = torch.cat([torch.randn(8000), torch.randn(8000)])
+    stems = [torch.cat([mix[:8000], torch.zeros(8000)]), torch.cat([torch.zeros(8000), mix[8000:]]),
+             1e-4 * mix]
+    queries = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    enc = Encoder()
+    together = stems_presence(stems, mix, queries, enc)
+    assert enc.calls == [4]  # three stems and the mixture, one batch
+    alone = [presence(s, mix, q, Encoder()) for s, q in zip(stems, queries)]
+    assert together == alone
+    assert [r["absent"] for r in together] == [False, True, True]
+    # from files: the same records, the mixture read once per call
+    paths = []
+    for i, wav in enumerate([mix, *stems]):
+        paths.append(tmp_path / f"{i}.wav")
+        sf.write(paths[-1], wav.numpy(), 16000, subtype="FLOAT")
+    enc = Encoder()
+    from_files = file_presence(paths[0], paths[1:], queries, enc)
+    assert enc.calls == [4] and [r["absent"] for r in from_files] == [False, True, True]
+    assert [r["energy_db"] for r in from_files] == [r["energy_db"] for r in together]
+
+
 def test_similarity_cue_uses_the_estimate_embedding():
-    class Encoder:  # embeds audio as [energy of first half, of second half]
-        sample_rate, min_audio_samples, device = 16000, 1024, torch.device("cpu")
-
-        def supports(self, modality):
-            return modality == "audio"
-
-        def embed_audio(self, wav):
-            e = torch.stack([wav[:, :8000].pow(2).mean(-1), wav[:, 8000:].pow(2).mean(-1)], -1)
-            return torch.nn.functional.normalize(e, dim=-1)
 
     mix = torch.cat([torch.randn(8000), torch.randn(8000)])
     first = torch.cat([mix[:8000], torch.zeros(8000)])

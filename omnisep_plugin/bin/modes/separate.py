@@ -150,9 +150,10 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       window=window, batch_windows=batch_windows or None,
                                       overlap=overlap, progress=bar.update, atomic=False,
                                       residual=remove)
-                for p, wav_tmp, (query, record) in zip(planned, wav_tmps, built):
-                    # The presence check reads the estimate; a residual is not one.
-                    presence = None if remove else file_presence(path, wav_tmp, query, encoder)
+                # The presence check reads the estimates; a residual is not one.
+                checks = ([None] * len(built) if remove
+                          else file_presence(path, wav_tmps, queries, encoder))
+                for p, wav_tmp, (query, record), presence in zip(planned, wav_tmps, built, checks):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
                     warnings.append(presence and absent_warning(name, presence))
                     write_sidecar(staged.path(p["json"]),
