@@ -20,6 +20,7 @@ Usage:
     python benchmarks/train_throughput.py --batch-size 8 --precision fp32 --threads 2  # CPU
     python benchmarks/train_throughput.py --batch-size 128 --steps 10 --rounds 3      # GPU
     python benchmarks/train_throughput.py --skip-reference --rounds 1 --profile       # profile
+    python benchmarks/train_throughput.py --malloc default   # glibc's allocator as it comes
 Writes ``benchmarks/results/train_throughput.json`` (``--out``).
 """
 import argparse
@@ -36,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from clipsep_reference import CLIPSep, ReferenceStep, stft_batch  # noqa: E402
 
+from omnisep_plugin.allocator import keep_freed_memory  # noqa: E402
 from omnisep_plugin.training.run import cpu_has_bf16  # noqa: E402
 from omnisep_plugin.training.system import OmniSepSystem  # noqa: E402
 
@@ -132,12 +134,20 @@ def main(argv=None):
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--malloc", default="keep", choices=["keep", "default"],
+                        help="keep: glibc keeps freed memory, as omnisep train does "
+                             "(training.keep_freed_memory); default: glibc's own behaviour. "
+                             "Process-wide: both sides get the same.")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile our U-Net (training.compile); compile time is reported "
+                             "apart and paid in the untimed warm-up steps.")
     parser.add_argument("--profile", action="store_true",
                         help="Also print torch.profiler's table of one step of each side.")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = args.malloc == "keep" and keep_freed_memory()
     device = torch.device(args.device)
     precision = choose_precision(args.precision, device)
     widths = [int(w) for w in args.widths.split(",")]
@@ -147,12 +157,15 @@ def main(argv=None):
                "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
                "torch": torch.__version__, "batch_size": args.batch_size, "n_samples": args.n_samples,
                "precision": precision, "threads": torch.get_num_threads(),
-               "rounds": args.rounds, "steps_per_round": args.steps}
+               "rounds": args.rounds, "steps_per_round": args.steps,
+               "malloc": "keep" if kept else "default"}
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16,  # noqa: E731
                                       enabled=precision == "bf16")
 
     torch.manual_seed(0)
     system = OmniSepSystem(model_args={"unet_widths": widths}).to(device)
+    if args.compile:
+        system.model.masker = torch.compile(system.model.masker)
     ours = OurStep(system, autocast())
     batches = make_batches(2, args.batch_size, args.n_samples, system.model.query_dim, device)
     sides = {"ours": (ours, batches)}
@@ -173,16 +186,23 @@ def main(argv=None):
         figures["reference_params"] = sum(p.numel() for p in ref_model.parameters())
 
     for name, (step, data) in sides.items():
-        timed(step, data, args.warmup, device)
+        figures[f"{name}_warmup_s"] = timed(step, data, args.warmup, device)
         figures[f"{name}_peak_gpu_gb"] = peak_gb(step, data[0], device)
     seconds = {name: [] for name in sides}
+    faults = {name: [0, 0.0] for name in sides}  # minor page faults, kernel seconds
     for _ in range(args.rounds):
         for name, (step, data) in sides.items():
+            before = resource.getrusage(resource.RUSAGE_SELF)
             seconds[name].append(timed(step, data, args.steps, device))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            faults[name][0] += after.ru_minflt - before.ru_minflt
+            faults[name][1] += after.ru_stime - before.ru_stime
     clips = args.steps * args.batch_size
     for name in sides:
         figures[f"{name}_clips_per_s"] = clips * args.rounds / sum(seconds[name])
         figures[f"{name}_clips_per_s_rounds"] = [round(clips / s, 3) for s in seconds[name]]
+        figures[f"{name}_page_faults_per_step"] = faults[name][0] / (args.rounds * args.steps)
+        figures[f"{name}_kernel_s_per_step"] = faults[name][1] / (args.rounds * args.steps)
     line = (f"batch {args.batch_size}, {args.n_samples} samples, {precision}, "
             f"{figures['device']}: (a) ours {figures['ours_clips_per_s']:.2f} clips/s")
     if "reference" in sides:
@@ -193,6 +213,10 @@ def main(argv=None):
                  f"{figures['ratio']:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f}, "
                  f"median {statistics.median(ratios):.2f})")
     print(line)
+    print("page faults / kernel seconds per step ("
+          + ("glibc keeps freed memory" if kept else "glibc's default allocator") + "): "
+          + ", ".join(f"{name} {figures[f'{name}_page_faults_per_step']:.0f} / "
+                      f"{figures[f'{name}_kernel_s_per_step']:.2f} s" for name in sides))
     if args.profile:
         for name, (step, data) in sides.items():
             print_profile(name, step, data[0])

@@ -106,6 +106,7 @@ class TrainingConf:
     val_every: int = 5000
     ckpt_every: int = 5000
     seed: int = 0
+    keep_freed_memory: bool = True          # glibc keeps freed pages (omnisep_plugin.allocator)
     # Scale (Lightning Trainer arguments): data.batch_size is per device and micro-batch, so
     # one optimiser step sees batch_size x devices x num_nodes x accumulate_grad_batches.
     accelerator: str = "auto"               # auto, cpu, gpu

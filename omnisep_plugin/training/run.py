@@ -14,6 +14,7 @@ from typing import Dict, Iterable, Optional, Sequence
 
 import yaml
 
+from ..allocator import keep_freed_memory
 from ..config import train_defaults
 from ..utils import atomic_write
 
@@ -143,6 +144,8 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         with atomic_write(exp_dir / "conf.yaml") as tmp:
             Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
     tr = conf["training"]
+    if tr["keep_freed_memory"] and keep_freed_memory():
+        logging.info("glibc keeps freed memory (no page faults on reused activations)")
     pl.seed_everything(tr["seed"], workers=True)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     system = OmniSepSystem(model_args=conf["model"], **conf["query"], **conf["optim"],
