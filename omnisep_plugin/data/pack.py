@@ -31,6 +31,8 @@ import numpy as np
 import soundfile as sf
 from lhotse import CutSet, Recording
 
+from .embed import cut_label
+
 Pathlike = Union[str, os.PathLike]
 FORMAT_VERSION = 1
 #: Opus compression levels tried, best quality first (soundfile's 0..1 scale). On 12 corpus
@@ -138,9 +140,22 @@ def _write_pack(tmp: Path, splits: Dict[str, list], bg: dict, extras: List[Path]
     return record
 
 
+def cap_per_label(cuts: Sequence, n: int) -> list:
+    """At most ``n`` cuts of each label, evenly spaced through each label's cuts in manifest
+    order (so every soundfont or voice of a class keeps its share); order kept."""
+    by_label: Dict[str, list] = {}
+    for i, cut in enumerate(cuts):
+        by_label.setdefault(cut_label(cut), []).append(i)
+    keep = set()
+    for idx in by_label.values():
+        keep.update(idx[int(k)] for k in np.unique(np.linspace(0, len(idx) - 1, min(n, len(idx))).round()))
+    return [c for i, c in enumerate(cuts) if i in keep]
+
+
 def pack_corpus(cut_sets: Dict[str, CutSet], output: Pathlike, max_mib: float = 26.0,
                 backgrounds: Optional[Pathlike] = None, extra_files: Sequence[Pathlike] = (),
-                level: Optional[float] = None, num_jobs: int = 1) -> dict:
+                level: Optional[float] = None, num_jobs: int = 1,
+                per_class: Optional[int] = None) -> dict:
     """Write the pack ``output`` (a ``.tar``) of the embedded cut sets ``{split: cuts}``.
 
     Args:
@@ -150,12 +165,16 @@ def pack_corpus(cut_sets: Dict[str, CutSet], output: Pathlike, max_mib: float = 
         backgrounds: a ``backgrounds.json`` (``data.augment.backgrounds``) to pack with its audio.
         extra_files: small files stored at the archive's top level under their own names.
         level: a fixed Opus compression level instead of the budget's choice.
+        per_class: pack at most this many cuts of each label per split (:func:`cap_per_label`):
+            fewer, better-sounding clips when the corpus outgrows the budget.
 
     Returns the ``pack.json`` record (level, kbit/s, cuts per split, bytes).
     """
     output = Path(output)
     budget = max_mib * 2 ** 20
     splits = {name: list(cuts) for name, cuts in cut_sets.items()}
+    if per_class is not None:
+        splits = {name: cap_per_label(cuts, per_class) for name, cuts in splits.items()}
     all_cuts = [c for cuts in splits.values() for c in cuts]
     if not all_cuts:
         raise PackError("nothing to pack: every cut set is empty")

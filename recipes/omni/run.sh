@@ -44,6 +44,7 @@ n_test_mixtures=600
 n_loso_mixtures=300
 synth_dir=data/synth_music   # today's instrument benchmark (the synth_music test split)
 pack_mib=24          # the device tool carries 64 MiB: the tracked tree (~33 MB) + wheels (~6 MB) + the pack
+pack_per_class=24    # at most 24 cuts per class in the pack (2,254 of the 7,734; instruments 12 per soundfont)
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/default
@@ -194,7 +195,7 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: pack the training corpus into $data_dir/pack.tar (at most $pack_mib MiB)"
   rm -f "$data_dir/pack.tar"
-  omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib -j $nj \
+  omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib --per-class $pack_per_class -j $nj \
     --cuts train="$emb/omni_cuts_train_embedded.jsonl.gz" --cuts valid="$emb/omni_cuts_valid_embedded.jsonl.gz" \
     --backgrounds "$corpus_dir/backgrounds.json" \
     --extra "$emb/valid_mixtures.json" --extra "$emb/omni_cuts_train_query_set.pt"

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 import yaml
 from click.testing import CliRunner
-from lhotse import load_manifest
+from lhotse import CutSet, load_manifest
 from lhotse.utils import fastcopy
 
 from omnisep_plugin.bin.cli import cli
@@ -143,3 +143,18 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     metrics = (tmp_path / "out" / "metrics.csv").read_text()
     assert "val_si_sdr" in metrics.splitlines()[0]
     assert "max_minutes" in (tmp_path / "out" / "conf.yaml").read_text()
+
+
+def test_per_class_keeps_an_even_share_of_each_label(tmp_path):
+    from omnisep_plugin.data.embed import cut_label
+    from omnisep_plugin.data.pack import cap_per_label
+    cuts = list(dummy_embedded_cuts(tmp_path, n_classes=3, per_class=6, seconds=0.2))
+    cuts = cuts[:13]  # class0: 6, class1: 6, class2: 1
+    kept = cap_per_label(cuts, 3)
+    ids = [c.id for c in kept]
+    assert ids == [c.id for c in cuts if c.id in set(ids)]  # manifest order kept
+    assert [cut_label(c) for c in kept].count("class0") == 3 and "class2-0" in ids
+    assert {"class0-0", "class0-5"} <= set(ids)  # spread from first to last, not the first 3
+    pack = pack_corpus({"train": CutSet.from_cuts(cuts)}, tmp_path / "p.tar", max_mib=5,
+                       per_class=2, num_jobs=1)
+    assert pack["cuts"] == {"train": 5}

@@ -163,9 +163,11 @@ def _split_paths(items) -> dict:
 @click.option("--max-mib", default=26.0, help="Size limit of the pack; the Opus level is chosen to "
               "fit it (26 MiB: the device tool's 64-MiB travel limit minus the tracked tree and wheels).")
 @click.option("--level", type=click.FloatRange(0, 1), help="A fixed Opus compression level instead.")
+@click.option("--per-class", type=click.IntRange(1), help="At most this many cuts of each label per "
+              "split, evenly spread (every soundfont keeps its share); default: all.")
 @click.option("-j", "--num-jobs", default=2)
 @user_errors
-def pack_corpus_cmd(output, cut_paths, backgrounds, extra_files, max_mib, level, num_jobs):
+def pack_corpus_cmd(output, cut_paths, backgrounds, extra_files, max_mib, level, per_class, num_jobs):
     """Pack embedded cuts (Opus audio, fp16 queries, all licence records) into one .tar."""
     from ...data import load_cuts
     from ...data.pack import pack_corpus
@@ -175,7 +177,7 @@ def pack_corpus_cmd(output, cut_paths, backgrounds, extra_files, max_mib, level,
     check_output_dir(Path(output).parent)
     record = pack_corpus({s: load_cuts(p) for s, p in _split_paths(cut_paths).items()}, output,
                          max_mib=max_mib, backgrounds=backgrounds, extra_files=extra_files,
-                         level=level, num_jobs=num_jobs)
+                         level=level, num_jobs=num_jobs, per_class=per_class)
     click.echo(f"wrote {output}: {record['bytes'] / 2**20:.1f} MiB, {record['audio_hours']} h of audio "
                f"at {record['kbit_s']} kbit/s (Opus level {record['opus_level']}), cuts {record['cuts']}")
 
