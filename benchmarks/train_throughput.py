@@ -21,6 +21,7 @@ Usage:
     python benchmarks/train_throughput.py --batch-size 128 --steps 10 --rounds 3      # GPU
     python benchmarks/train_throughput.py --skip-reference --rounds 1 --profile       # profile
     python benchmarks/train_throughput.py --malloc default   # glibc's allocator as it comes
+    python benchmarks/train_throughput.py --reference-malloc default  # each side as shipped
 Writes ``benchmarks/results/train_throughput.json`` (``--out``).
 """
 import argparse
@@ -88,6 +89,60 @@ class OurStep:
         return loss.detach()
 
 
+def build_reference(widths, n_masks, batch_size, n_samples, dim, device, bf16, threads):
+    """CLIPSep's step (``clipsep_reference.py``) and its batches: magnitudes from the same
+    sources as ours (:func:`make_batches`), 512-d CLIP-sized queries. Returns
+    ``(step(batch), batches, params)``."""
+    torch.set_num_threads(threads)
+    device = torch.device(device)
+    batches = make_batches(2, batch_size, n_samples, dim, device)
+    model = CLIPSep(n_mix=2, layers=len(widths), channels=n_masks, ngf=widths[0]).to(device)
+    g = torch.Generator().manual_seed(1)
+    data = [(stft_batch(b["sources"]),
+             [torch.randn(batch_size, 512, generator=g).to(device) for _ in range(2)])
+            for b in batches]
+    ref_step = ReferenceStep(model, autocast=torch.autocast(device.type, dtype=torch.bfloat16,
+                                                            enabled=bf16))
+    return (lambda b: ref_step(*b)), data, sum(p.numel() for p in model.parameters())
+
+
+def _reference_worker(conn, spec):
+    """The reference in a fresh interpreter (glibc's default allocator): ``n`` on the pipe
+    runs ``n`` timed steps and answers ``(seconds, page faults, kernel seconds)``."""
+    step, data, params = build_reference(**spec)
+    device = torch.device(spec["device"])
+    conn.send(params)
+    while True:
+        n = conn.recv()
+        if n is None:
+            return
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        seconds = timed(step, data, n, device)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send((seconds, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime))
+
+
+class ReferenceProcess:
+    """CLIPSep's step run as its own code runs, in a child process with glibc's default
+    allocator, driven step-for-step from this process (still ABAB: one side at a time)."""
+
+    def __init__(self, spec):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_reference_worker, args=(child, spec), daemon=True)
+        self.proc.start()
+        self.params = self.conn.recv()
+
+    def run(self, n):
+        self.conn.send(n)
+        return self.conn.recv()
+
+    def close(self):
+        self.conn.send(None)
+        self.proc.join(timeout=30)
+
+
 def timed(step, batches, n_steps, device) -> float:
     """Seconds for ``n_steps`` calls of ``step`` cycling through ``batches``."""
     if device.type == "cuda":
@@ -138,6 +193,10 @@ def main(argv=None):
                         help="keep: glibc keeps freed memory, as omnisep train does "
                              "(training.keep_freed_memory); default: glibc's own behaviour. "
                              "Process-wide: both sides get the same.")
+    parser.add_argument("--reference-malloc", default="same", choices=["same", "default"],
+                        help="same: the reference shares this process (and --malloc); default: "
+                             "it runs in a child process with glibc's default allocator, as "
+                             "CLIPSep's own code runs (still alternating one step at a time).")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile our U-Net (training.compile); compile time is reported "
                              "apart and paid in the untimed warm-up steps.")
@@ -175,28 +234,41 @@ def main(argv=None):
         if widths != [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (len(widths) - 3) or len(widths) < 5:
             sys.exit("the reference is CLIPSep's U-Net (widths ngf, 2 ngf, 4 ngf, 8 ngf, ...; "
                      ">= 5 levels): give such --widths or --skip-reference")
-        ref_model = CLIPSep(n_mix=2, layers=len(widths), channels=system.model.n_masks,
-                            ngf=ngf).to(device)
-        g = torch.Generator().manual_seed(1)
-        ref_batches = [(stft_batch(b["sources"]),
-                        [torch.randn(args.batch_size, 512, generator=g).to(device) for _ in range(2)])
-                       for b in batches]
-        ref_step = ReferenceStep(ref_model, autocast=autocast())
-        sides["reference"] = (lambda b: ref_step(*b), ref_batches)
-        figures["reference_params"] = sum(p.numel() for p in ref_model.parameters())
+        spec = dict(widths=widths, n_masks=system.model.n_masks, batch_size=args.batch_size,
+                    n_samples=args.n_samples, dim=system.model.query_dim, device=str(device),
+                    bf16=precision == "bf16", threads=torch.get_num_threads())
+        if args.reference_malloc == "default" and kept:
+            sides["reference"] = (ReferenceProcess(spec), None)
+            figures["reference_params"] = sides["reference"][0].params
+        else:
+            step, data, figures["reference_params"] = build_reference(**spec)
+            sides["reference"] = (step, data)
+        figures["reference_malloc"] = ("default" if args.reference_malloc == "default" or not kept
+                                       else "keep")
+
+    def run_side(step, data, n):
+        """``(seconds, page faults, kernel seconds)`` of ``n`` steps of one side."""
+        if data is None:  # a ReferenceProcess
+            return step.run(n)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        took = timed(step, data, n, device)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return took, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime
 
     for name, (step, data) in sides.items():
-        figures[f"{name}_warmup_s"] = timed(step, data, args.warmup, device)
-        figures[f"{name}_peak_gpu_gb"] = peak_gb(step, data[0], device)
+        figures[f"{name}_warmup_s"] = run_side(step, data, args.warmup)[0]
+        figures[f"{name}_peak_gpu_gb"] = None if data is None else peak_gb(step, data[0], device)
     seconds = {name: [] for name in sides}
     faults = {name: [0, 0.0] for name in sides}  # minor page faults, kernel seconds
     for _ in range(args.rounds):
         for name, (step, data) in sides.items():
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            seconds[name].append(timed(step, data, args.steps, device))
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            faults[name][0] += after.ru_minflt - before.ru_minflt
-            faults[name][1] += after.ru_stime - before.ru_stime
+            took, n_faults, kernel_s = run_side(step, data, args.steps)
+            seconds[name].append(took)
+            faults[name][0] += n_faults
+            faults[name][1] += kernel_s
+    for step, data in sides.values():
+        if data is None:
+            step.close()
     clips = args.steps * args.batch_size
     for name in sides:
         figures[f"{name}_clips_per_s"] = clips * args.rounds / sum(seconds[name])
@@ -213,8 +285,9 @@ def main(argv=None):
                  f"{figures['ratio']:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f}, "
                  f"median {statistics.median(ratios):.2f})")
     print(line)
-    print("page faults / kernel seconds per step ("
-          + ("glibc keeps freed memory" if kept else "glibc's default allocator") + "): "
+    print("page faults / kernel seconds per step (ours: "
+          + ("glibc keeps freed memory" if kept else "glibc's default allocator")
+          + (f"; reference: {figures['reference_malloc']}" if "reference" in sides else "") + "): "
           + ", ".join(f"{name} {figures[f'{name}_page_faults_per_step']:.0f} / "
                       f"{figures[f'{name}_kernel_s_per_step']:.2f} s" for name in sides))
     if args.profile:

@@ -59,3 +59,19 @@ def test_train_benchmark_never_assumes_bf16(monkeypatch):
     monkeypatch.setattr(tt, "cpu_has_bf16", lambda: True)
     assert tt.choose_precision("auto", cpu) == "bf16"
     assert tt.choose_precision("fp32", cpu) == "fp32"
+
+
+def test_train_benchmark_runs_the_reference_as_shipped_in_a_child(tmp_path):
+    out = tmp_path / "tt.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"),
+                          "--widths", "8,16,32,64,64", "--batch-size", "2", "--n-samples", "8191",
+                          "--precision", "fp32", "--threads", "1", "--rounds", "2", "--steps", "1",
+                          "--reference-malloc", "default", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["malloc"] == "keep" and figures["reference_malloc"] == "default"
+    assert figures["ours_clips_per_s"] > 0 and figures["reference_clips_per_s"] > 0
+    assert len(figures["ratio_rounds"]) == 2 and figures["reference_params"] > 0
+    # ours keeps its pages; the reference, with glibc's default, faults some in every step
+    assert figures["ours_page_faults_per_step"] < figures["reference_page_faults_per_step"]
