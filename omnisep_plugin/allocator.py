@@ -3,9 +3,9 @@
 PyTorch's CPU tensors come from ``malloc``. glibc serves blocks above its mmap threshold
 (at most 32 MiB) with fresh ``mmap`` pages and returns freed heap tops to the kernel, so a
 training step that allocates and frees the same activations every step page-faults them
-in again each time: on 2 cores, 0.5 M page faults and 1.3 s of kernel time per step of the
-paper-size model at batch 8, 58 k faults (0.13 s) per step of ``clipsep7_small``
-(``python benchmarks/train_throughput.py --malloc default``, which prints faults per step). With the heap kept (no mmap'd
+in again each time: on 2 cores, 0.44 M page faults and about 1 s of kernel time per step
+of the paper-size model at batch 8 (``python benchmarks/train_throughput.py --malloc
+default``, which prints faults per step; docs/benchmarks.md). With the heap kept (no mmap'd
 blocks, no trimming), later steps reuse the pages: no faults, at the price of holding the
 peak working set (about 20 % more peak RSS).
 """
