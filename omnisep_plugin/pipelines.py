@@ -9,10 +9,12 @@ knows no shipped file: this module registers each bundle's name with
 ``DEFAULT`` is the embedded default model: a small OmniSep trained by
 ``recipes/synth_music`` on instruments rendered from recorded General MIDI samples, with its
 offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 files under
-``omnisep_plugin/pretrained/default``.
+``omnisep_plugin/pretrained/default``. ``OMNI`` (``--model omni``) is the open-domain model of
+``recipes/omni``, shipped the same way under ``omnisep_plugin/pretrained/omni``.
 """
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .registry import register_pretrained
 
@@ -54,6 +56,12 @@ class OmniSepBundle:
     def example(self) -> Path:
         return self.folder / "example_mixture.wav"
 
+    def example_sources(self) -> dict:
+        """``{label: path}`` of the example's sources, where the bundle ships them
+        (``example_source-<label>.wav``, ``_`` for spaces; they sum to the example)."""
+        return {p.stem.split("-", 1)[1].replace("_", " "): p
+                for p in sorted(self.folder.glob("example_source-*.wav"))}
+
     def check(self) -> None:
         missing = [p.name for p in (self.model, self.audio_encoder, self.query_set) if not p.is_file()]
         if missing:
@@ -81,7 +89,12 @@ DEFAULT = OmniSepBundle("default", _HERE / "default")
 object.__setattr__(DEFAULT, "__doc__", """The embedded default: ``clipsep7_small`` OmniSep, 384-d
 offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/conf/default.yaml``;
 16 kHz.""")
-BUNDLES = {DEFAULT.name: DEFAULT}
+OMNI = OmniSepBundle("omni", _HERE / "omni")
+object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
+``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
+sounds of Debian data packages), same query space as DEFAULT; 16 kHz. Not the default: it
+does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4).""")
+BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI}
 for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)
 
@@ -105,11 +118,12 @@ def write_text_seeds(folder) -> Path:
 
 
 def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder,
-                  text_seeds: bool = True) -> dict:
+                  text_seeds: bool = True, example_sources: Optional[dict] = None) -> dict:
     """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
     back as fp32), the Query-Set, its labels' text embeddings (``text_seeds``: needs the
     MiniLM package; a machine without it leaves them out, they are optional), and an
-    example mixture (16-bit WAV). Returns file sizes."""
+    example mixture (16-bit WAV), with its sources when given (``{label: [time] array}`` at
+    the example's rate, written as ``example_source-<label>.wav``). Returns file sizes."""
     import shutil
 
     import soundfile as sf
@@ -129,6 +143,9 @@ def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, f
     wav, sr = sf.read(str(example_wav), dtype="float32")
     with atomic_write(folder / "example_mixture.wav") as tmp:
         sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
+    for label, source in (example_sources or {}).items():
+        with atomic_write(folder / f"example_source-{label.replace(' ', '_')}.wav") as tmp:
+            sf.write(tmp, source, sr, subtype="PCM_16", format="WAV")
     if text_seeds:
         write_text_seeds(folder)
     return {p.name: p.stat().st_size for p in folder.iterdir()}

@@ -51,7 +51,7 @@ def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, a
 
 
 @cli.command("eval-pairs", context_settings=CONTEXT)
-@click.option("--model", "model_path", default="default", help="A model file, or 'default'.")
+@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni'.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
               help="Its bound audio encoder file (default: the shipped one; text is MiniLM).")
 @click.option("--pairs", help="Comma-separated a+b pairs (default: every pair of instruments).")
@@ -67,13 +67,13 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
 
     from ...evaluation import fresh_pair_gains
     from ...models import OmniSep
-    from ...pipelines import DEFAULT
+    from ...pipelines import BUNDLES, DEFAULT
 
     model = OmniSep.from_pretrained(model_path)
     pair_list = [tuple(p.split("+")) for p in pairs.split(",")] if pairs else None
     if pair_list and any(len(p) != 2 for p in pair_list):
         raise ValueError(f"--pairs takes a+b,c+d,..., got {pairs!r}")
-    encoder = load_encoder(offline=offline_ckpt or DEFAULT.audio_encoder)
+    encoder = load_encoder(offline=offline_ckpt or BUNDLES.get(model_path, DEFAULT).audio_encoder)
     rows = fresh_pair_gains(model, encoder, pair_list, seconds, seed, progress=True)
     click.echo(f"{'pair':<28} {'target':<16} {'SDRi':>6} {'SDR':>6} selected")
     for r in rows:
@@ -91,7 +91,7 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
 
 
 @cli.command("eval-presence", context_settings=CONTEXT)
-@click.option("--model", "model_path", default="default", help="A model file, or 'default'.")
+@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni'.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
               help="Its bound audio encoder file (default: the shipped one; text is MiniLM).")
 @click.option("--pairs", "n_pairs", type=click.IntRange(1), help="Pairs per set (default: all 55).")
@@ -107,10 +107,10 @@ def eval_presence(model_path, offline_ckpt, n_pairs, seconds, dev_seed, test_see
     from ...config import PRESENCE
     from ...evaluation.presence_rates import choose_similarity, flag_rates, presence_rows
     from ...models import OmniSep
-    from ...pipelines import DEFAULT
+    from ...pipelines import BUNDLES, DEFAULT
 
     model = OmniSep.from_pretrained(model_path)
-    encoder = load_encoder(offline=offline_ckpt or DEFAULT.audio_encoder)
+    encoder = load_encoder(offline=offline_ckpt or BUNDLES.get(model_path, DEFAULT).audio_encoder)
     dev = presence_rows(model, encoder, n_pairs, seconds, dev_seed, progress=True)
     test = presence_rows(model, encoder, n_pairs, seconds, test_seed, progress=True)
     chosen = replace(PRESENCE, min_similarity=choose_similarity(dev))
@@ -150,9 +150,10 @@ def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_
         raise BadInput(f"No cut of {labels[chosen.index(None)]!r} in {example_cuts}")
     sources = [c.load_audio()[0] for c in chosen]
     n = min(len(s) for s in sources)
-    mix = sum(0.45 * s[:n] / abs(s[:n]).max() for s in sources)
+    sources = [0.45 * s[:n] / abs(s[:n]).max() for s in sources]
     with tempfile.TemporaryDirectory() as tmp:
         example = f"{tmp}/example.wav"
-        sf.write(example, mix, 16000, subtype="FLOAT")
-        sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir, text_seeds)
+        sf.write(example, sum(sources), 16000, subtype="FLOAT")
+        sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir, text_seeds,
+                              example_sources=dict(zip(labels, sources)))
     click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))

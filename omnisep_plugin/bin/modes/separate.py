@@ -43,7 +43,8 @@ def _stems(text, image, audio):
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_path", required=True,
-              help="OmniSep package (omnisep.pth from training), or 'default' (shipped).")
+              help="OmniSep package (omnisep.pth from training), or a shipped model: 'default' (11 "
+                   "instruments) or 'omni' (open-domain: speech, instruments, everyday sounds).")
 @click.option("--imagebind", "imagebind_ckpt", type=click.Path(),
               help="Local ImageBind checkpoint: the query encoder.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
@@ -98,6 +99,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
 
     from ...audio_io import check_input_file
     from ...models import OmniSep
+    from ...pipelines import BUNDLES
     from ...query import QuerySet
     from ...query.presence import absent_warning, file_presence
     from ...query.spec import QuerySpec, build_query
@@ -125,10 +127,9 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                            force=force, protected=protected, stems=stems)
     dev = resolve_device(device)
     model = OmniSep.from_pretrained(model_path).to(dev)
-    if model_path == "default" and not (imagebind_ckpt or offline_ckpt):
-        from ...pipelines import DEFAULT
-        offline_ckpt = DEFAULT.audio_encoder
-        query_set = query_set or DEFAULT.query_set
+    if model_path in BUNDLES and not (imagebind_ckpt or offline_ckpt):
+        offline_ckpt = BUNDLES[model_path].audio_encoder
+        query_set = query_set or BUNDLES[model_path].query_set
     encoder = load_encoder(imagebind_ckpt, offline_ckpt, dev)
     if encoder.dim != model.query_dim:
         raise ValueError(f"The encoder gives {encoder.dim}-d queries, the model expects "
