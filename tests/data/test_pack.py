@@ -137,7 +137,8 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
     bundle = tmp_path / "out" / "bundle"
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "audio_encoder.pth", "example_mixture.wav", "omnisep.pth", "query_set.pt"]
+        "audio_encoder.pth", "example_mixture.wav", "example_source-class0.wav",
+        "example_source-class1.wav", "omnisep.pth", "query_set.pt"]
     model = OmniSep.from_pretrained(bundle / "omnisep.pth")
     assert model.get_model_args()["query_dim"] == 8
     metrics = (tmp_path / "out" / "metrics.csv").read_text()
