@@ -106,5 +106,6 @@ def test_synth_music_recipe_end_to_end(tmp_path):
     bundle = tmp_path / "bundle"
     assert {p.name for p in bundle.iterdir()} == {
         "omnisep.pth", "audio_encoder.pth", "query_set.pt", "example_mixture.wav",
-        "text_queries.pt"}  # the labels' text embeddings: known texts skip MiniLM
+        "text_queries.pt",  # the labels' text embeddings: known texts skip MiniLM
+        "example_source-cello.wav", "example_source-clarinet.wav"}  # the example's sources
     assert OmniSep.from_pretrained(bundle / "omnisep.pth").query_dim == 384
