@@ -29,11 +29,15 @@ class OmniSepBundle:
         name: the name ``OmniSep.from_pretrained`` accepts.
         folder: where its files are.
         sample_rate: the rate the model expects (Hz).
+        presence_similarity: the query check's similarity threshold
+            (:data:`omnisep_plugin.config.PRESENCE`) was calibrated on this model; when
+            ``False``, ``omnisep separate`` flags absent targets by the energy cue alone.
     """
 
     name: str
     folder: Path
     sample_rate: int = 16000
+    presence_similarity: bool = True
 
     @property
     def model(self) -> Path:
@@ -89,11 +93,13 @@ DEFAULT = OmniSepBundle("default", _HERE / "default")
 object.__setattr__(DEFAULT, "__doc__", """The embedded default: ``clipsep7_small`` OmniSep, 384-d
 offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/conf/default.yaml``;
 16 kHz.""")
-OMNI = OmniSepBundle("omni", _HERE / "omni")
+OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False)
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
 sounds of Debian data packages), same query space as DEFAULT; 16 kHz. Not the default: it
-does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4).""")
+does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4). The
+query check's similarity threshold is DEFAULT's, not calibrated on it: only the energy cue
+flags absent targets.""")
 BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI}
 for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)

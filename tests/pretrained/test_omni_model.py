@@ -48,14 +48,23 @@ def test_text_queries_pick_their_own_source_from_the_example():
 
 
 def test_separate_cli_takes_model_omni(tmp_path):
+    """Both present sources and one absent class, one pass: the present ones are not flagged
+    absent (the similarity threshold is the default model's, not used for omni), and the
+    absent class comes out far quieter."""
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omni",
-                                      "--text", "dog barking", "--out", str(out)])
+                                      "--text", "dog barking", "--text", "woman speaking",
+                                      "--text", "church organ", "--out", str(out)])
     assert result.exit_code == 0, result.output
     est, sr = sf.read(out / "example_mixture_est1.wav")
     assert sr == OMNI.sample_rate and len(est) == sf.info(OMNI.example).frames
-    sidecar = json.loads((out / "example_mixture_est1.json").read_text())
-    assert sidecar["model"] == "omni"
+    cues = []
+    for i in (1, 2, 3):
+        sidecar = json.loads((out / f"example_mixture_est{i}.json").read_text())
+        assert sidecar["model"] == "omni" and sidecar["presence"]["similarity"] is None
+        cues.append(sidecar["presence"])
+    assert not cues[0]["absent"] and not cues[1]["absent"]
+    assert cues[2]["energy_db"] < min(cues[0]["energy_db"], cues[1]["energy_db"]) - 10
 
 
 def test_an_unknown_shipped_name_is_a_clear_error(tmp_path):

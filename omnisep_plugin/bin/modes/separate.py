@@ -127,10 +127,13 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                            force=force, protected=protected, stems=stems)
     dev = resolve_device(device)
     model = OmniSep.from_pretrained(model_path).to(dev)
-    if model_path in BUNDLES and not (imagebind_ckpt or offline_ckpt):
-        offline_ckpt = BUNDLES[model_path].audio_encoder
-        query_set = query_set or BUNDLES[model_path].query_set
+    bundle = BUNDLES.get(model_path)
+    if bundle is not None and not (imagebind_ckpt or offline_ckpt):
+        offline_ckpt = bundle.audio_encoder
+        query_set = query_set or bundle.query_set
     encoder = load_encoder(imagebind_ckpt, offline_ckpt, dev)
+    # the similarity cue only where its threshold was calibrated for the model
+    presence_encoder = None if bundle is not None and not bundle.presence_similarity else encoder
     if encoder.dim != model.query_dim:
         raise ValueError(f"The encoder gives {encoder.dim}-d queries, the model expects "
                          f"{model.query_dim}")
@@ -153,7 +156,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
                 checks = ([None] * len(built) if remove
-                          else file_presence(path, wav_tmps, queries, encoder))
+                          else file_presence(path, wav_tmps, queries, presence_encoder))
                 for p, wav_tmp, (query, record), presence in zip(planned, wav_tmps, built, checks):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
                     warnings.append(presence and absent_warning(name, presence))
