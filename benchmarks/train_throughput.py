@@ -116,10 +116,7 @@ def _reference_worker(conn, spec):
         n = conn.recv()
         if n is None:
             return
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        seconds = timed(step, data, n, device)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send((seconds, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime))
+        conn.send(timed_with_faults(step, data, n, device))
 
 
 class ReferenceProcess:
@@ -153,6 +150,14 @@ def timed(step, batches, n_steps, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def timed_with_faults(step, batches, n_steps, device) -> tuple:
+    """:func:`timed`, with this process's minor page faults and kernel seconds meanwhile."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = timed(step, batches, n_steps, device)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return seconds, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime
 
 
 def peak_gb(step, batch, device):
@@ -198,8 +203,8 @@ def main(argv=None):
                              "it runs in a child process with glibc's default allocator, as "
                              "CLIPSep's own code runs (still alternating one step at a time).")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile our U-Net (training.compile); compile time is reported "
-                             "apart and paid in the untimed warm-up steps.")
+                        help="torch.compile our U-Net (measured slower on the CPU: not used by omnisep "
+                             "train); compile time is paid in the untimed warm-up steps.")
     parser.add_argument("--profile", action="store_true",
                         help="Also print torch.profiler's table of one step of each side.")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
@@ -248,12 +253,7 @@ def main(argv=None):
 
     def run_side(step, data, n):
         """``(seconds, page faults, kernel seconds)`` of ``n`` steps of one side."""
-        if data is None:  # a ReferenceProcess
-            return step.run(n)
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        took = timed(step, data, n, device)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        return took, after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime
+        return step.run(n) if data is None else timed_with_faults(step, data, n, device)
 
     for name, (step, data) in sides.items():
         figures[f"{name}_warmup_s"] = run_side(step, data, args.warmup)[0]

@@ -104,9 +104,7 @@ class MixtureDataset(torch.utils.data.Dataset):
         return self._rng
 
     def _group(self, cuts, what: str) -> Dict[str, list]:
-        by_label: Dict[str, list] = defaultdict(list)
-        for cut in cuts:
-            by_label[cut_label(cut)].append(cut)
+        by_label = _by_label(cuts)
         if len(by_label) < self.n_src:
             raise ValueError(f"Mixtures of {self.n_src} different classes need at least "
                              f"{self.n_src} classes in the {what}, found {len(by_label)}")
@@ -158,17 +156,23 @@ def balance_labels(cuts: CutSet) -> CutSet:
     manifest order) up to that count; repeats get the id ``<id>#<k>``. Used as the
     sampler's epoch, so that the mixtures' first sources are drawn class-balanced (the
     partners already are); the dataset's pool stays the original cuts."""
-    by_label: Dict[str, list] = defaultdict(list)
-    for cut in cuts:
-        by_label[cut_label(cut)].append(cut)
+    by_label = _by_label(cuts)
     most = max((len(v) for v in by_label.values()), default=0)
     out = []
     for label in sorted(by_label):
         group = by_label[label]
-        out += [group[i % len(group)] if i < len(group)
-                else group[i % len(group)].with_id(f"{group[i % len(group)].id}#{i // len(group)}")
-                for i in range(most)]
+        for i in range(most):
+            cut = group[i % len(group)]
+            out.append(cut if i < len(group) else cut.with_id(f"{cut.id}#{i // len(group)}"))
     return CutSet.from_cuts(out)
+
+
+def _by_label(cuts) -> Dict[str, list]:
+    """``{label: [cut, ...]}`` in manifest order."""
+    by_label: Dict[str, list] = defaultdict(list)
+    for cut in cuts:
+        by_label[cut_label(cut)].append(cut)
+    return by_label
 
 
 def collate_embeddings(groups: List[list]) -> dict:

@@ -63,25 +63,22 @@ def stems_presence(estimates: Sequence[torch.Tensor], mixture: torch.Tensor,
     mixture = mixture.float().reshape(-1)
     estimates = [e.float().reshape(-1) for e in estimates]
     mix_power = mixture.pow(2).mean() + _TINY
-    records = []
-    for est in estimates:
-        energy = 10 * torch.log10((est.pow(2).mean() + _TINY) / mix_power)
-        records.append({"energy_db": round(float(energy), 2), "similarity": None,
-                        "similarity_mixture": None, "min_energy_db": config.min_energy_db,
-                        "min_similarity": None, "absent": bool(energy < config.min_energy_db)})
-    if encoder is not None and encoder.supports("audio") and \
-            mixture.shape[-1] >= encoder.min_audio_samples:
+    energies = [float(10 * torch.log10((e.pow(2).mean() + _TINY) / mix_power)) for e in estimates]
+    sims = [(None, None)] * len(estimates)
+    use_similarity = encoder is not None and encoder.supports("audio") and \
+        mixture.shape[-1] >= encoder.min_audio_samples
+    if use_similarity:
         q = F.normalize(queries.float().reshape(len(estimates), -1).to(encoder.device), dim=-1)
         emb = encoder.embed_audio(torch.stack([*estimates, mixture]).to(encoder.device))
-        sim_est = (emb[:-1] * q).sum(-1).tolist()       # each stem against its own query
-        sim_mix = (q @ emb[-1]).tolist()                # the mixture against each query
-        for record, se, sm in zip(records, sim_est, sim_mix):
-            record.update(similarity=round(se, 4), similarity_mixture=round(sm, 4),
-                          min_similarity=config.min_similarity)
-            record["absent"] = record["absent"] or se < config.min_similarity
-    for record in records:
-        record["absent"] = record.pop("absent")  # last key, as before
-    return records
+        sims = list(zip((emb[:-1] * q).sum(-1).tolist(),   # each stem against its own query
+                        (q @ emb[-1]).tolist()))           # the mixture against each query
+    return [{"energy_db": round(energy, 2),
+             "similarity": None if se is None else round(se, 4),
+             "similarity_mixture": None if sm is None else round(sm, 4),
+             "min_energy_db": config.min_energy_db,
+             "min_similarity": config.min_similarity if use_similarity else None,
+             "absent": energy < config.min_energy_db or (se is not None and se < config.min_similarity)}
+            for energy, (se, sm) in zip(energies, sims)]
 
 
 def file_presence(mixture_path, estimate_paths, queries: torch.Tensor, encoder=None,
