@@ -37,6 +37,10 @@ class SeparateConfig:
     negative_variant: str = "omnisep"
     compose_weights: Tuple[Tuple[str, float], ...] = (("text", 2.0), ("image", 2.0), ("audio", 1.0))
     query_aug_temperature: float = 0.0
+    # Audio prototypes (``omnisep separate --prototypes``): a text query is composed with the
+    # audio prototype of its nearest label only at this cosine or above (a text far from
+    # every training label keeps its own embedding alone).
+    prototype_min_similarity: float = 0.5
 
     @property
     def compose_weights_dict(self) -> Dict[str, float]:
@@ -93,7 +97,7 @@ class OptimConf:
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     warmup_steps: int = 5000
-    decay_steps: int = 100000
+    decay_steps: Union[int, List[int]] = 100000   # a list: x decay_factor at each step
     decay_factor: float = 0.1
 
 

@@ -35,11 +35,25 @@ def energy_ratio_db(estimate: torch.Tensor, mixture: torch.Tensor) -> float:
 
 
 def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
-                       progress: bool = True) -> List[dict]:
+                       progress: bool = True, audio_bank=None) -> List[dict]:
     """Two rows per fixed mixture: ``present`` (text query of its first source) and
     ``absent`` (text query of a seeded random class that is not in the mixture), each with
-    the estimate-to-mixture energy ratio in dB."""
+    the estimate-to-mixture energy ratio in dB; with an ``audio_bank`` (the labels' audio
+    prototypes), two more, ``present+proto`` and ``absent+proto``: the same labels' text
+    composed with their prototypes (``omnisep separate --prototypes``), from the same pass."""
     from tqdm.auto import tqdm
+
+    from .query.ops import compose_query
+
+    def text(label):
+        return query_set.embeddings[query_set.labels.index(label)]
+
+    def queries(label):
+        out = {"": text(label)}
+        if audio_bank is not None:
+            proto = audio_bank.embeddings[audio_bank.labels.index(label)]
+            out["+proto"] = compose_query({"text": text(label), "audio": proto})
+        return out
 
     n_samples, entries = load_test_mixtures(mixtures_path)
     rng = random.Random(seed)
@@ -53,11 +67,11 @@ def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
         if not outside:
             continue
         present, absent = entry["sources"][0]["label"], rng.choice(outside)
-        queries = torch.stack([query_set.embeddings[query_set.labels.index(lab)]
-                               for lab in (present, absent)])
+        todo = [(kind + suffix, label, q) for kind, label in (("present", present), ("absent", absent))
+                for suffix, q in queries(label).items()]
         with torch.no_grad():
-            est = model(mix[None].to(device), queries[None].to(device))[0].cpu()
-        for kind, label, wav in (("present", present, est[0]), ("absent", absent, est[1])):
+            est = model(mix[None].to(device), torch.stack([q for *_, q in todo])[None].to(device))[0].cpu()
+        for (kind, label, _), wav in zip(todo, est):
             rows.append({"id": entry["id"], "kind": kind, "label": label,
                          "ratio_db": round(energy_ratio_db(wav, mix), 3)})
     return rows
@@ -74,15 +88,63 @@ def read_rows(path) -> List[dict]:
 
 
 def absent_summary(rows: Sequence[dict]) -> Dict[str, float]:
-    """Mean ratio of present and absent queries and their difference (dB)."""
+    """Mean and median ratio of present and absent queries and the difference of the means
+    (dB), per query form (``present``/``absent``, and ``present+proto``/``absent+proto``).
+
+    Example:
+        >>> rows = [{"kind": "present", "ratio_db": -6}, {"kind": "absent", "ratio_db": -22}]
+        >>> absent_summary(rows)["absent_quieter_db"]
+        16.0
+    """
     by = defaultdict(list)
     for r in rows:
         by[r["kind"]].append(float(r["ratio_db"]))
     out = {f"{k}_mean_db": mean(v) for k, v in by.items() if v}
     out.update({f"{k}_median_db": median(v) for k, v in by.items() if v})
-    if "present_mean_db" in out and "absent_mean_db" in out:
-        out["absent_quieter_db"] = out["present_mean_db"] - out["absent_mean_db"]
+    for suffix in sorted({k.split("+", 1)[1] for k in by if "+" in k} | {""}):
+        tag = f"+{suffix}" if suffix else ""
+        if f"present{tag}_mean_db" in out and f"absent{tag}_mean_db" in out:
+            out[f"absent{tag}_quieter_db"] = out[f"present{tag}_mean_db"] - out[f"absent{tag}_mean_db"]
     return out
+
+
+def energy_flag_rates(rows: Sequence[dict], min_energy_db: float, suffix: str = "") -> Dict[str, float]:
+    """The energy cue of the query check at ``min_energy_db`` on present/absent rows (of the
+    form ``present<suffix>`` / ``absent<suffix>``): the share of present targets flagged
+    (false alarms) and of absent ones not flagged (misses).
+
+    Example:
+        >>> rows = [{"kind": "present", "ratio_db": -6}, {"kind": "absent", "ratio_db": -22},
+        ...         {"kind": "absent", "ratio_db": -12}]
+        >>> energy_flag_rates(rows, -15.0)
+        {'false_alarm': 0.0, 'miss': 0.5, 'n_present': 1, 'n_absent': 2}
+    """
+    present = [float(r["ratio_db"]) for r in rows if r["kind"] == f"present{suffix}"]
+    absent = [float(r["ratio_db"]) for r in rows if r["kind"] == f"absent{suffix}"]
+    if not present or not absent:
+        raise ValueError(f"No present{suffix} or absent{suffix} rows to rate")
+    return {"false_alarm": float(mean(v < min_energy_db for v in present)),
+            "miss": float(mean(v >= min_energy_db for v in absent)),
+            "n_present": len(present), "n_absent": len(absent)}
+
+
+def choose_energy_threshold(rows: Sequence[dict], suffix: str = "") -> float:
+    """The ``min_energy_db`` (0.1 dB steps) with the fewest errors on ``rows``, false-alarm
+    and miss rates weighted equally; of equal ones, the middle.
+
+    Example:
+        >>> rows = [{"kind": "present", "ratio_db": v} for v in (-4, -8, -12)] + [
+        ...         {"kind": "absent", "ratio_db": v} for v in (-18, -24, -30)]
+        >>> choose_energy_threshold(rows)
+        -14.9
+    """
+    values = [float(r["ratio_db"]) for r in rows if r["kind"] in (f"present{suffix}", f"absent{suffix}")]
+    if not values:
+        raise ValueError(f"No present{suffix} or absent{suffix} rows to choose from")
+    grid = [t / 10 for t in range(math.floor(min(values) * 10), math.ceil(max(values) * 10) + 1)]
+    costs = [sum(list(energy_flag_rates(rows, t, suffix).values())[:2]) for t in grid]
+    best = [t for t, c in zip(grid, costs) if c == min(costs)]
+    return round(best[len(best) // 2], 1)
 
 
 def target_labels(mixtures_path) -> Dict[str, str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .config import PRESENCE, PresenceConfig
 from .registry import register_pretrained
 
 _HERE = Path(__file__).resolve().parent / "pretrained"
@@ -32,12 +33,15 @@ class OmniSepBundle:
         presence_similarity: the query check's similarity threshold
             (:data:`omnisep_plugin.config.PRESENCE`) was calibrated on this model; when
             ``False``, ``omnisep separate`` flags absent targets by the energy cue alone.
+        presence: the query check's thresholds for this model (``min_energy_db`` chosen
+            on its own dev mixtures where it differs from the default's).
     """
 
     name: str
     folder: Path
     sample_rate: int = 16000
     presence_similarity: bool = True
+    presence: PresenceConfig = PRESENCE
 
     @property
     def model(self) -> Path:
@@ -50,6 +54,12 @@ class OmniSepBundle:
     @property
     def query_set(self) -> Path:
         return self.folder / "query_set.pt"
+
+    @property
+    def audio_prototypes(self) -> Path:
+        """Per label, the mean audio embedding of training clips (optional): where shipped,
+        ``omnisep separate`` composes a text query with its nearest label's prototype."""
+        return self.folder / "audio_prototypes.pt"
 
     @property
     def text_queries(self) -> Path:
@@ -124,12 +134,15 @@ def write_text_seeds(folder) -> Path:
 
 
 def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, folder,
-                  text_seeds: bool = True, example_sources: Optional[dict] = None) -> dict:
+                  text_seeds: bool = True, example_sources: Optional[dict] = None,
+                  audio_prototypes_path=None) -> dict:
     """Write a shippable bundle: the model and the audio encoder as fp16 packages (loaded
     back as fp32), the Query-Set, its labels' text embeddings (``text_seeds``: needs the
     MiniLM package; a machine without it leaves them out, they are optional), and an
     example mixture (16-bit WAV), with its sources when given (``{label: [time] array}`` at
-    the example's rate, written as ``example_source-<label>.wav``). Returns file sizes."""
+    the example's rate, written as ``example_source-<label>.wav``), and the labels' audio
+    prototypes when given (a Query-Set file of the same labels: the recipe's audio query
+    bank). Returns file sizes."""
     import shutil
 
     import soundfile as sf
@@ -146,6 +159,14 @@ def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, f
         with atomic_write(folder / dst) as tmp:
             torch.save(pkg, tmp)
     shutil.copyfile(query_set_path, folder / "query_set.pt")
+    if audio_prototypes_path is not None:
+        from .query import QuerySet
+        labels = QuerySet.load(query_set_path).labels
+        missing = sorted(set(labels) - set(QuerySet.load(audio_prototypes_path).labels))
+        if missing:
+            raise ValueError(f"The audio prototypes lack {len(missing)} of the Query-Set's "
+                             f"labels, e.g. {missing[:3]}")
+        shutil.copyfile(audio_prototypes_path, folder / "audio_prototypes.pt")
     wav, sr = sf.read(str(example_wav), dtype="float32")
     with atomic_write(folder / "example_mixture.wav") as tmp:
         sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")

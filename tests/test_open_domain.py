@@ -59,6 +59,28 @@ def test_absent_rows_query_a_class_outside_each_mixture(corpus):
     assert summary["absent_quieter_db"] == pytest.approx(summary["present_mean_db"] - summary["absent_mean_db"])
 
 
+def test_absent_rows_with_prototypes_add_the_composed_queries_from_the_same_pass(corpus):
+    """With an audio bank, each label's text is also composed with its prototype: here the
+    prototypes flip which classes the (sign-reading) model keeps, so the +proto rows differ."""
+    cuts, mixtures = corpus
+    from omnisep_plugin.query import QuerySet
+    labels = sorted({c.supervisions[0].custom["label"] for c in cuts})
+    text = torch.tensor([[1.0 if i % 2 == 0 else -1.0] + [0.0] * 7 for i in range(len(labels))])
+    bank = QuerySet(labels, -3 * text)   # composed: (text - 3 text) / 2, the sign flipped
+    plain = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, text), progress=False)
+    rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, text), progress=False,
+                                 audio_bank=bank)
+    assert [r["kind"] for r in rows[:4]] == ["present", "present+proto", "absent", "absent+proto"]
+    assert [r for r in rows if "+" not in r["kind"]] == plain   # the same draws as without
+    for row, proto in zip(rows[::2], rows[1::2]):
+        assert proto["kind"] == row["kind"] + "+proto" and proto["label"] == row["label"]
+        assert (row["ratio_db"] > -100) != (proto["ratio_db"] > -100)
+    summary = od.absent_summary(rows)
+    assert summary["absent+proto_quieter_db"] == pytest.approx(
+        summary["present+proto_mean_db"] - summary["absent+proto_mean_db"])
+    assert summary["absent_quieter_db"] == pytest.approx(od.absent_summary(plain)["absent_quieter_db"])
+
+
 def test_category_table_averages_per_category_then_over_categories():
     scores = [{"id": "m0_0", "kind": "text", "sdri": "4.0"}, {"id": "m0_1", "kind": "text", "sdri": "8.0"},
               {"id": "m1_0", "kind": "text", "sdri": "10.0"}, {"id": "m1_1", "kind": "text", "sdri": "nan"},
@@ -110,3 +132,31 @@ def test_best_run_ranks_final_models_on_the_validation_mixtures_and_links_the_be
     assert [r["run"] for r in od.compare_runs(runs)] == ["weak", "strong"]  # the logged metric
     bad = CliRunner().invoke(cli, ["best-run", *runs, "--valid-cuts", str(valid_cuts)])
     assert bad.exit_code == 2 and "both" in bad.output
+
+
+def test_energy_threshold_is_chosen_on_dev_rows_and_rated_on_test_rows(tmp_path):
+    def write(path, present, absent, suffix=""):
+        rows = [{"id": f"m{i}", "kind": f"present{suffix}", "label": "x", "ratio_db": v}
+                for i, v in enumerate(present)]
+        rows += [{"id": f"m{i}", "kind": f"absent{suffix}", "label": "y", "ratio_db": v}
+                 for i, v in enumerate(absent)]
+        od.write_rows(path, rows)
+        return rows
+
+    dev = write(tmp_path / "dev.csv", [-3, -6, -9, -25], [-20, -30, -40, -2])
+    write(tmp_path / "test.csv", [-5, -16], [-12, -30])
+    chosen = od.choose_energy_threshold(dev)
+    assert -20 < chosen <= -9       # one false alarm (-25) and one miss (-2) whatever the cut
+    rates = od.energy_flag_rates(dev, chosen)
+    assert rates["false_alarm"] == 0.25 and rates["miss"] == 0.25
+    result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "dev.csv"),
+                                      "--test", str(tmp_path / "test.csv")])
+    assert result.exit_code == 0, result.output
+    test_line = next(line for line in result.output.splitlines() if line.startswith("| test"))
+    expected_fa = 50.0 if chosen > -16 else 0.0           # -16 flagged iff below the cut
+    assert f"{expected_fa:.1f}% of 2" in test_line and f"| {chosen:.2f} |" in test_line
+    write(tmp_path / "proto.csv", [-3], [-30], suffix="+proto")
+    result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "proto.csv")])
+    assert result.exit_code != 0 and "No present or absent rows" in result.output
+    result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "proto.csv"), "--kind", "proto"])
+    assert result.exit_code == 0 and "0.0% of 1" in result.output

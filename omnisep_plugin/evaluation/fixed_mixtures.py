@@ -12,7 +12,8 @@ sources, the target is queried as:
 - ``<kind>+neg``: each of the above with the other source's query of the same kind as the
   negative query (eq. 4, ``alpha`` 0.5);
 - ``free_text`` / ``free_text+aug``: the class's free-text description, without and with
-  Query-Aug (eq. 5).
+  Query-Aug (eq. 5); ``free_text+proto``: the description composed with the audio
+  prototype of its nearest label (``omnisep separate --prototypes``; needs the bank).
 
 Kinds whose inputs are missing (no image embedding, no bank file) are left out. Written as
 ``<out>/est/<kind>/<mix>_<i>.wav`` with ``<out>/refs/<mix>_<i>.wav`` and
@@ -30,15 +31,14 @@ from ..config import SEPARATE
 from ..data.mixtures import load_test_mixtures, render_mixture
 from ..query.ops import compose_query, negative_query
 from ..query.query_set import QuerySet
+from ..query.spec import prototype_for
 from ..utils import atomic_write
 
 DEFAULT_COMPOSE_WEIGHTS = SEPARATE.compose_weights_dict
 
 
 def _lookup(bank: Optional[QuerySet], label: str) -> Optional[torch.Tensor]:
-    if bank is None or label not in bank.labels:
-        return None
-    return bank.embeddings[bank.labels.index(label)]
+    return None if bank is None else bank.lookup(label)
 
 
 def source_queries(cut, label: str, query_set, audio_bank, free_text, compose_weights) -> Dict[str, torch.Tensor]:
@@ -57,6 +57,9 @@ def source_queries(cut, label: str, query_set, audio_bank, free_text, compose_we
         q["free_text"] = ft
         if query_set is not None:
             q["free_text+aug"] = query_set.augment(ft[None])[0]
+        if query_set is not None and audio_bank is not None:
+            proto = prototype_for(ft, query_set, audio_bank)[0]
+            q["free_text+proto"] = ft if proto is None else compose_query({"text": ft, "audio": proto})
     return q
 
 

@@ -5,7 +5,7 @@ or the similarity-weighted mean of the label embeddings, ``sum_m softmax_m(cos(Q
 Q_m``, which tends to the nearest label as ``T -> 0``.
 """
 import os
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,18 @@ class QuerySet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def lookup(self, label: str) -> Optional[torch.Tensor]:
+        """The embedding ``[dim]`` of ``label`` (``_`` and spaces alike), or ``None``.
+
+        Example:
+            >>> QuerySet(["acoustic guitar"], torch.ones(1, 2)).lookup("acoustic_guitar").tolist()
+            [1.0, 1.0]
+        """
+        for name in (label, label.replace("_", " "), label.replace(" ", "_")):
+            if name in self.labels:
+                return self.embeddings[self.labels.index(name)]
+        return None
 
     def nearest(self, query: torch.Tensor) -> Tuple[torch.Tensor, List[str]]:
         """Indices ``[batch]`` and labels of the label embeddings nearest by cosine to ``query``."""

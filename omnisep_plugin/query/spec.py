@@ -3,9 +3,11 @@
 A spec names what to keep (text, image file, audio example, composed with weights), what
 to remove (negative text / image / audio, eq. 4 with ``alpha``) and whether a text query is
 mapped onto the Query-Set (Query-Aug, eq. 5: nearest label, or the similarity-weighted
-form with ``query_aug_temperature`` > 0). :func:`build_query` embeds it with a
-:class:`~omnisep_plugin.query.base.QueryEncoder` and applies :func:`compose_query` and
-:func:`negative_query`: the one place the CLI's query is built.
+form with ``query_aug_temperature`` > 0) and whether a text query is composed with the
+audio prototype of its nearest label (``prototypes``: :func:`prototype_for`).
+:func:`build_query` embeds it with a :class:`~omnisep_plugin.query.base.QueryEncoder` and
+applies :func:`compose_query` and :func:`negative_query`: the one place the CLI's query is
+built.
 """
 import math
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,7 @@ class QuerySpec:
     alpha: float = SEPARATE.alpha
     query_aug: bool = False
     query_aug_temperature: float = 0.0
+    prototypes: bool = False
 
     def positives(self) -> Dict[str, str]:
         return {k: v for k, v in (("text", self.text), ("image", self.image),
@@ -74,6 +77,8 @@ class QuerySpec:
             raise ValueError(f"Weights given for modalities without a query: {sorted(unknown)}")
         if self.query_aug and self.text is None:
             raise ValueError("Query-Aug applies to a text query: give --text")
+        if self.prototypes and self.text is None and self.negative_text is None:
+            raise ValueError("Audio prototypes apply to a text query: give --text")
         if not self.query_aug_temperature >= 0 or math.isinf(self.query_aug_temperature):
             raise ValueError(f"The Query-Aug temperature must be finite and >= 0, got "
                              f"{self.query_aug_temperature}")
@@ -102,28 +107,77 @@ def _embed(encoder: QueryEncoder, modality: str, value: str) -> torch.Tensor:
     return embed_audio_file(encoder, value)
 
 
+def prototype_for(text: torch.Tensor, query_set: QuerySet, prototypes: QuerySet,
+                  min_similarity: float = SEPARATE.prototype_min_similarity) -> tuple:
+    """The audio prototype ``[dim]`` of the Query-Set label nearest a text embedding
+    ``[dim]`` (its training clips' mean audio embedding), that label and the cosine; the
+    prototype is ``None`` below ``min_similarity`` or when ``prototypes`` lacks the label.
+
+    Example:
+        >>> qs = QuerySet(["dog", "cat"], torch.tensor([[1., 0.], [0., 1.]]))
+        >>> bank = QuerySet(["dog", "cat"], torch.tensor([[0.6, 0.8], [0.8, 0.6]]))
+        >>> proto, label, sim = prototype_for(torch.tensor([0.9, 0.1]), qs, bank)
+        >>> proto.tolist(), label
+        ([0.6000000238418579, 0.800000011920929], 'dog')
+        >>> prototype_for(torch.tensor([0.6, 0.5]), qs, bank, min_similarity=0.9)[0] is None
+        True
+    """
+    sims = query_set.similarities(text)[0]
+    best = int(sims.argmax())
+    label, sim = query_set.labels[best], float(sims[best])
+    proto = prototypes.lookup(label)
+    if sim < min_similarity or proto is None:
+        return None, label, sim
+    return proto.to(device=text.device, dtype=text.dtype), label, sim
+
+
+def _with_prototype(queries: Dict[str, torch.Tensor], query_set, prototypes, record: dict,
+                    key: str) -> Dict[str, torch.Tensor]:
+    """``queries`` with the text's audio prototype as its audio part (unless an audio
+    example was given); what was chosen goes to ``record[key]``."""
+    if "text" not in queries or "audio" in queries:
+        return queries
+    proto, label, sim = prototype_for(queries["text"], query_set, prototypes)
+    record[key] = {"label": label, "similarity": round(sim, 4), "used": proto is not None}
+    return queries if proto is None else {**queries, "audio": proto}
+
+
 def build_query(encoder: QueryEncoder, spec: QuerySpec,
-                query_set: Optional[QuerySet] = None) -> tuple:
-    """The query vector ``[dim]`` for ``spec`` and a JSON-ready record of how it was built."""
+                query_set: Optional[QuerySet] = None,
+                prototypes: Optional[QuerySet] = None) -> tuple:
+    """The query vector ``[dim]`` for ``spec`` and a JSON-ready record of how it was built.
+
+    With ``spec.prototypes``, a text query (positive and negative alike) is composed, with
+    equal weight, with the audio prototype of its nearest ``query_set`` label from
+    ``prototypes`` (:func:`prototype_for`; the record's ``prototype`` and
+    ``negative_prototype`` say which label and cosine)."""
     spec.validate()
     for modality in set(spec.positives()) | set(spec.negatives()):
         if not encoder.supports(modality):
             raise ValueError(f"The query encoder has no {modality} encoder; it embeds "
                              f"{list(encoder.modalities)}")
     record = {"query": asdict(spec)}
+    if spec.query_aug and query_set is None:
+        raise ValueError("Query-Aug needs a Query-Set (--query-set PATH)")
+    if spec.prototypes and (query_set is None or prototypes is None):
+        raise ValueError("Audio prototypes need a Query-Set (--query-set PATH) and a bank of "
+                         "prototypes (--audio-prototypes PATH)")
+    for name, bank in (("Query-Set", query_set), ("bank of audio prototypes", prototypes)):
+        if bank is not None and bank.dim != encoder.dim:
+            raise ValueError(f"The {name} holds {bank.dim}-d embeddings, the encoder gives "
+                             f"{encoder.dim}-d queries")
     positives = {m: _embed(encoder, m, v) for m, v in spec.positives().items()}
+    if spec.prototypes:  # from the user's own text, before Query-Aug replaces it
+        positives = _with_prototype(positives, query_set, prototypes, record, "prototype")
     if spec.query_aug:
-        if query_set is None:
-            raise ValueError("Query-Aug needs a Query-Set (--query-set PATH)")
-        if query_set.dim != encoder.dim:
-            raise ValueError(f"The Query-Set holds {query_set.dim}-d embeddings, the encoder "
-                             f"gives {encoder.dim}-d queries")
         _, labels = query_set.nearest(positives["text"][None])
         positives["text"] = query_set.augment(positives["text"][None],
                                               temperature=spec.query_aug_temperature)[0]
         record["query_aug_label"] = labels[0]
     q = compose_query(positives, spec.weights or None)
     negatives = {m: _embed(encoder, m, v) for m, v in spec.negatives().items()}
+    if spec.prototypes:
+        negatives = _with_prototype(negatives, query_set, prototypes, record, "negative_prototype")
     if negatives:
         q = negative_query(q, compose_query(negatives), spec.alpha)
     return q, record

@@ -1,5 +1,6 @@
 """The Lightning system that trains OmniSep (loss, optimiser, schedule, validation)."""
-from typing import Dict, Sequence
+import bisect
+from typing import Dict, Sequence, Union
 
 import pytorch_lightning as pl
 import torch
@@ -9,19 +10,26 @@ from ..models import OmniSep
 from ..query.ops import QueryMixup
 
 
-def warmup_step_decay(warmup_steps: int, decay_steps: int, decay_factor: float):
+def warmup_step_decay(warmup_steps: int, decay_steps: Union[int, Sequence[int]],
+                      decay_factor: float):
     """CLIPSep's schedule as a LambdaLR factor: linear warm-up over ``warmup_steps``, then
-    the full rate, multiplied by ``decay_factor`` from step ``decay_steps`` on.
+    the full rate, multiplied by ``decay_factor`` from step ``decay_steps`` on (a list of
+    steps: once more at each of them, as MultiStepLR does).
 
     Example:
         >>> f = warmup_step_decay(10, 100, 0.1)
         >>> [round(f(s), 2) for s in (0, 4, 9, 50, 100)]
         [0.1, 0.5, 1.0, 1.0, 0.1]
+        >>> g = warmup_step_decay(10, [100, 200], 0.1)
+        >>> [round(g(s), 3) for s in (50, 100, 199, 200)]
+        [1.0, 0.1, 0.1, 0.01]
     """
+    milestones = sorted([decay_steps] if isinstance(decay_steps, int) else decay_steps)
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        return decay_factor if step >= decay_steps else 1.0
+        return decay_factor ** bisect.bisect_right(milestones, step)
     return factor
 
 
@@ -47,7 +55,7 @@ class OmniSepSystem(pl.LightningModule):
     def __init__(self, model_args: Dict, modalities: Sequence[str] = ("text", "image", "audio"),
                  mixup_mode: str = "mixup", per_example: bool = True, lr: float = 1e-3,
                  betas=(0.9, 0.999), eps: float = 1e-8, warmup_steps: int = 5000,
-                 decay_steps: int = 100000, decay_factor: float = 0.1, seed: int = 0):
+                 decay_steps: Union[int, Sequence[int]] = 100000, decay_factor: float = 0.1, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.model = OmniSep(**model_args)

@@ -165,11 +165,17 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   omnisep separate-test "$exp_root/model/omnisep.pth" "$sb/emb/synth_music_cuts_test_embedded.jsonl.gz" \
     "$sb/test_mixtures.json" "$sb" --conf "$exp_root/model/conf.yaml" \
     --query-set "$sb/emb/synth_music_cuts_test_query_set.pt" --free-text "$sb/emb/synth_music_cuts_test_free_text.pt" \
-    --device $device
-  log "Stage 5: absent targets (a query for a class that is not in the mixture)"
-  omnisep absent-targets "$exp_root/model/omnisep.pth" "$emb/omni_cuts_test_embedded.jsonl.gz" \
-    "$emb/test_mixtures.json" "$exp_root/model/absent.csv" \
-    --query-set "$emb/omni_cuts_train_query_set.pt" --device $device
+    --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --device $device   # audio: omni's own training clips
+  log "Stage 5: absent targets (a query for a class that is not in the mixture), test and dev"
+  # dev: mixtures of the validation recordings, where the query check's energy threshold is chosen
+  omnisep make-mixtures "$emb/omni_cuts_valid_embedded.jsonl.gz" "$emb/presence_dev_mixtures.json" \
+    -n 300 --seed 4321 --gain-range 0.5623,1.7783
+  for split in "test test_mixtures absent.csv" "valid presence_dev_mixtures absent_dev.csv"; do
+    set -- $split
+    omnisep absent-targets "$exp_root/model/omnisep.pth" "$emb/omni_cuts_$1_embedded.jsonl.gz" \
+      "$emb/$2.json" "$exp_root/model/$3" --query-set "$emb/omni_cuts_train_query_set.pt" \
+      --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --device $device
+  done
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -181,6 +187,11 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   omnisep category-report "$exp_root/model" --mixtures "$emb/test_mixtures.json" \
     --loso-mixtures "$emb/test_loso_mixtures.json" --classes "$corpus_dir/classes.json" \
     > "$exp_root/results.md"
+  { echo; echo "### The query check's energy threshold, chosen on the dev mixtures (text + prototype, then text alone)"
+    for kind in proto text; do
+      echo; omnisep energy-threshold "$exp_root/model/absent_dev.csv" \
+        --test "$exp_root/model/absent.csv" --kind $kind
+    done; } >> "$exp_root/results.md"
   { echo; echo "### Today's instrument benchmark (synth_music test mixtures; the shipped default: text 11.80 dB SDR)"
     echo; cat "$exp_root/model/synth_benchmark/results/results.md"; } >> "$exp_root/results.md"
   log "results: $exp_root/results.md"
@@ -190,7 +201,7 @@ if [ $stage -le 7 ] && [ $stop_stage -eq 7 ]; then  # only when asked for by nam
   log "Stage 7: export the omni model as a shipped bundle ($bundle_dir)"
   omnisep export-bundle "$bundle_dir" --model "$exp_root/model/omnisep.pth" \
     --audio-encoder "$data_dir/audio_encoder.pth" \
-    --query-set "$emb/omni_cuts_train_query_set.pt" \
+    --query-set "$emb/omni_cuts_train_query_set.pt" --audio-prototypes "$emb/omni_cuts_train_audio_bank.pt" \
     --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
 fi
 

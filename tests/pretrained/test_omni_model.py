@@ -48,9 +48,10 @@ def test_text_queries_pick_their_own_source_from_the_example():
 
 
 def test_separate_cli_takes_model_omni(tmp_path):
-    """Both present sources and one absent class, one pass: the present ones are not flagged
-    absent (the similarity threshold is the default model's, not used for omni), and the
-    absent class comes out far quieter."""
+    """Both present sources and one absent class, one pass: each text query is composed with
+    its label's audio prototype (the bundle ships them), both present sources come out at
+    least 2 dB above the mixture and are not flagged absent (the similarity threshold is the
+    default model's, not used for omni), and the absent class comes out far quieter."""
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omni",
                                       "--text", "dog barking", "--text", "woman speaking",
@@ -58,13 +59,47 @@ def test_separate_cli_takes_model_omni(tmp_path):
     assert result.exit_code == 0, result.output
     est, sr = sf.read(out / "example_mixture_est1.wav")
     assert sr == OMNI.sample_rate and len(est) == sf.info(OMNI.example).frames
+    mix = sf.read(OMNI.example)[0]
     cues = []
-    for i in (1, 2, 3):
+    for i, label in enumerate(("dog barking", "woman speaking", "church organ"), 1):
         sidecar = json.loads((out / f"example_mixture_est{i}.json").read_text())
         assert sidecar["model"] == "omni" and sidecar["presence"]["similarity"] is None
+        assert sidecar["prototype"] == {"label": label, "similarity": 1.0, "used": True}
         cues.append(sidecar["presence"])
+    for i, ref in enumerate(OMNI.example_sources().values(), 1):
+        ref = sf.read(ref)[0]
+        est = sf.read(out / f"example_mixture_est{i}.wav")[0]
+        assert _sdr(ref, est) - _sdr(ref, mix) >= 2.0, i
     assert not cues[0]["absent"] and not cues[1]["absent"]
     assert cues[2]["energy_db"] < min(cues[0]["energy_db"], cues[1]["energy_db"]) - 10
+
+
+def test_no_prototypes_gives_the_plain_text_query(tmp_path):
+    runs = {}
+    for flag in ("--prototypes", "--no-prototypes"):
+        out = tmp_path / flag
+        result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omni",
+                                          "--text", "dog barking", flag, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        runs[flag] = (sf.read(out / "example_mixture_est1.wav")[0],
+                      json.loads((out / "example_mixture_est1.json").read_text()))
+    assert "prototype" not in runs["--no-prototypes"][1]
+    assert runs["--prototypes"][1]["prototype"]["used"]
+    assert np.abs(runs["--prototypes"][0] - runs["--no-prototypes"][0]).max() > 1e-3
+
+
+def test_export_bundle_ships_prototypes_of_every_label_or_refuses(tmp_path):
+    from omnisep_plugin.pipelines import export_bundle
+    from omnisep_plugin.query import QuerySet
+    args = (OMNI.model, OMNI.audio_encoder, OMNI.query_set, OMNI.example)
+    sizes = export_bundle(*args, tmp_path / "ok", text_seeds=False,
+                          audio_prototypes_path=OMNI.audio_prototypes)
+    assert "audio_prototypes.pt" in sizes
+    bank = QuerySet.load(OMNI.audio_prototypes)
+    partial = tmp_path / "partial.pt"
+    QuerySet(bank.labels[1:], bank.embeddings[1:]).save(partial)
+    with pytest.raises(ValueError, match="lack 1 of the Query-Set's labels"):
+        export_bundle(*args, tmp_path / "bad", text_seeds=False, audio_prototypes_path=partial)
 
 
 def test_an_unknown_shipped_name_is_a_clear_error(tmp_path):

@@ -1,11 +1,14 @@
-"""The query a user describes: audio examples are read in bounded memory and checked."""
+"""The query a user describes: audio examples are read in bounded memory and checked; text
+queries composed with their nearest label's audio prototype."""
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from omnisep_plugin.query import QuerySet, compose_query, negative_query
 from omnisep_plugin.query.base import QueryEncoder
-from omnisep_plugin.query.spec import MAX_AUDIO_QUERY_SECONDS, QuerySpec, embed_audio_file
+from omnisep_plugin.query.spec import (MAX_AUDIO_QUERY_SECONDS, QuerySpec, build_query,
+                                       embed_audio_file)
 
 
 class Recorder(QueryEncoder):
@@ -40,3 +43,65 @@ def test_query_aug_temperature_is_checked(temperature):
     spec = QuerySpec(text="x", query_aug=True, query_aug_temperature=temperature)
     with pytest.raises(ValueError, match="temperature"):
         spec.validate()
+
+
+class Words(QueryEncoder):
+    """Text -> a fixed unit vector per word (2-d), so every cosine is known."""
+    dim, modalities, sample_rate = 2, ("text", "audio"), 16000
+    VECTORS = {"dog": [1.0, 0.0], "cat": [0.0, 1.0], "puppy": [0.8, 0.6], "thunder": [-0.6, 0.8]}
+
+    def _embed_text(self, texts):
+        return torch.tensor([self.VECTORS[t] for t in texts])
+
+    def _embed_audio(self, wav):
+        return torch.tensor([[0.0, -1.0]] * wav.shape[0])
+
+
+LABELS = QuerySet(["dog", "cat"], torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+PROTOTYPES = QuerySet(["cat", "dog"], torch.tensor([[0.6, 0.8], [0.6, -0.8]]))
+
+
+def test_a_text_query_is_composed_with_its_nearest_labels_audio_prototype():
+    q, record = build_query(Words(), QuerySpec(text="puppy", prototypes=True), LABELS, PROTOTYPES)
+    expected = compose_query({"text": torch.tensor([0.8, 0.6]), "audio": torch.tensor([0.6, -0.8])})
+    assert torch.allclose(q, expected)
+    assert record["prototype"] == {"label": "dog", "similarity": 0.8, "used": True}
+    plain, plain_record = build_query(Words(), QuerySpec(text="puppy"), LABELS, PROTOTYPES)
+    assert torch.allclose(plain, torch.tensor([0.8, 0.6])) and "prototype" not in plain_record
+
+
+def test_a_text_far_from_every_label_keeps_its_own_embedding():
+    # "thunder" is at cosine 0.8 from "cat" but -0.6 from "dog": above the 0.5 floor
+    q, record = build_query(Words(), QuerySpec(text="thunder", prototypes=True), LABELS, PROTOTYPES)
+    assert record["prototype"]["label"] == "cat" and record["prototype"]["used"]
+    far = QuerySet(["dog"], torch.tensor([[1.0, 0.0]]))     # cosine -0.6 < 0.5
+    q, record = build_query(Words(), QuerySpec(text="thunder", prototypes=True), far, PROTOTYPES)
+    assert torch.allclose(q, torch.tensor([-0.6, 0.8])) and record["prototype"]["used"] is False
+
+
+def test_prototypes_apply_to_the_negative_text_too_and_never_replace_an_audio_example(tmp_path):
+    q, record = build_query(Words(), QuerySpec(text="cat", negative_text="dog", prototypes=True),
+                            LABELS, PROTOTYPES)
+    cat = compose_query({"text": torch.tensor([0.0, 1.0]), "audio": torch.tensor([0.6, 0.8])})
+    dog = compose_query({"text": torch.tensor([1.0, 0.0]), "audio": torch.tensor([0.6, -0.8])})
+    assert torch.allclose(q, negative_query(cat, dog, 0.5))
+    assert record["negative_prototype"]["label"] == "dog"
+    example = tmp_path / "example.wav"
+    sf.write(example, 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+    q, record = build_query(Words(), QuerySpec(text="cat", audio=str(example), prototypes=True),
+                            LABELS, PROTOTYPES)
+    assert torch.allclose(q, compose_query({"text": torch.tensor([0.0, 1.0]),
+                                            "audio": torch.tensor([0.0, -1.0])}))
+    assert "prototype" not in record
+
+
+def test_prototypes_without_their_banks_or_a_text_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="--audio-prototypes"):
+        build_query(Words(), QuerySpec(text="cat", prototypes=True), LABELS, None)
+    example = tmp_path / "example.wav"
+    sf.write(example, np.ones(1600, np.float32), 16000)
+    with pytest.raises(ValueError, match="apply to a text query"):
+        QuerySpec(audio=str(example), prototypes=True).validate()
+    with pytest.raises(ValueError, match="3-d embeddings"):
+        build_query(Words(), QuerySpec(text="cat", prototypes=True), LABELS,
+                    QuerySet(["cat"], torch.ones(1, 3)))

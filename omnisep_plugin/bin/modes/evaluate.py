@@ -132,9 +132,12 @@ def eval_presence(model_path, offline_ckpt, n_pairs, seconds, dev_seed, test_see
 @click.option("--example-labels", default="cello,clarinet", help="Classes mixed in the example.")
 @click.option("--text-seeds/--no-text-seeds", default=True, help="Ship the labels' MiniLM text "
               "embeddings (text_queries.pt; needs the MiniLM package, absent on the GPU machine).")
+@click.option("--audio-prototypes", type=click.Path(exists=True, dir_okay=False),
+              help="The labels' audio prototypes (the recipe's <prefix>_audio_bank.pt): text "
+                   "queries are then composed with them (omnisep separate --prototypes).")
 @user_errors
 def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_cuts, example_labels,
-                      text_seeds):
+                      text_seeds, audio_prototypes):
     """Package a trained model as a shippable bundle (fp16) with an example mixture."""
     import tempfile
 
@@ -155,5 +158,6 @@ def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_
         example = f"{tmp}/example.wav"
         sf.write(example, sum(sources), 16000, subtype="FLOAT")
         sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir, text_seeds,
-                              example_sources=dict(zip(labels, sources)))
+                              example_sources=dict(zip(labels, sources)),
+                              audio_prototypes_path=audio_prototypes)
     click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))

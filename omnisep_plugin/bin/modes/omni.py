@@ -63,10 +63,14 @@ def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soun
 @click.argument("output_csv", type=click.Path(dir_okay=False))
 @click.option("--query-set", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Label embeddings (<prefix>_query_set.pt): the text queries.")
+@click.option("--audio-bank", type=click.Path(exists=True, dir_okay=False),
+              help="The labels' audio prototypes (<prefix>_audio_bank.pt): also the text queries "
+                   "composed with them (kinds present+proto, absent+proto).")
 @click.option("--seed", default=0)
 @click.option("--device", default="cpu")
 @user_errors
-def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, seed, device):
+def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, audio_bank, seed,
+                   device):
     """Estimate-to-mixture energy for a query of a source in the mixture vs a class not in it."""
     from ...data import load_cuts
     from ...models import OmniSep
@@ -74,9 +78,33 @@ def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, 
     from ...query import QuerySet
     model = OmniSep.from_pretrained(model_path).to(device)
     rows = absent_target_rows(model, load_cuts(cuts_path), mixtures_path, QuerySet.load(query_set),
-                              seed=seed)
+                              seed=seed, audio_bank=QuerySet.load(audio_bank) if audio_bank else None)
     write_rows(output_csv, rows)
     click.echo(", ".join(f"{k} {v:.2f}" for k, v in absent_summary(rows).items()))
+
+
+@cli.command("energy-threshold", context_settings=CONTEXT)
+@click.argument("dev_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--test", "test_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Rows to report the chosen threshold's error rates on (not chosen on).")
+@click.option("--kind", type=click.Choice(["text", "proto"]), default="text",
+              help="Which query form's rows: text alone, or text + audio prototype (+proto).")
+@user_errors
+def energy_threshold(dev_csv, test_csv, kind):
+    """Choose the query check's min_energy_db for a model on absent-targets rows of a dev
+    set (fewest false alarms + misses), and report its rates there and on --test (Markdown)."""
+    from ...open_domain import choose_energy_threshold, energy_flag_rates, read_rows, table_markdown
+    suffix = "" if kind == "text" else "+proto"
+    dev = read_rows(dev_csv)
+    chosen = choose_energy_threshold(dev, suffix)
+    rows = [("dev", dev)] + ([("test", read_rows(test_csv))] if test_csv else [])
+    table = []
+    for name, split_rows in rows:
+        rates = energy_flag_rates(split_rows, chosen, suffix)
+        table.append({"split": name, "min_energy_db": chosen,
+                      "false alarms (present flagged)": f"{rates['false_alarm']:.1%} of {rates['n_present']}",
+                      "misses (absent not flagged)": f"{rates['miss']:.1%} of {rates['n_absent']}"})
+    click.echo(table_markdown(table, first="split"))
 
 
 @cli.command("best-run", context_settings=CONTEXT)
@@ -122,7 +150,7 @@ def category_report(model_dir, mixtures, loso_mixtures, classes):
     model_dir = Path(model_dir)
     categories = load_categories(classes)
     kinds = ["text", "audio", "composed", "text+neg", "audio+neg", "composed+neg", "free_text",
-             "free_text+aug"]
+             "free_text+aug", "free_text+proto"]
     out = []
     for name, mix_path in (("test", mixtures), ("test_loso", loso_mixtures)):
         scores = model_dir / name / "results" / "scores.csv"

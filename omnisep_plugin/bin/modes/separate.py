@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ...config import BACKENDS, SEPARATE
+from ...config import BACKENDS, PRESENCE, SEPARATE
 from .cli_base import CONTEXT, cli, load_encoder, resolve_device, user_errors
 
 
@@ -63,6 +63,11 @@ def _stems(text, image, audio):
 @click.option("--query-aug-temperature", type=float, default=SEPARATE.query_aug_temperature,
               help="0: the nearest label; > 0: labels weighted by softmax(cos / T).")
 @click.option("--query-set", type=click.Path(), help="Label embeddings for --query-aug.")
+@click.option("--prototypes/--no-prototypes", default=None,
+              help="Compose a text query with the audio prototype of its nearest label (the mean "
+                   "audio embedding of that label's training clips). Default: on for a shipped "
+                   "model that ships prototypes ('omni'), with a text query.")
+@click.option("--audio-prototypes", type=click.Path(), help="The prototypes for --prototypes.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
               help="Write everything but the query (<name>_residual.wav) instead of it.")
@@ -82,7 +87,7 @@ def _stems(text, image, audio):
 @user_errors
 def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, audio, weights,
              negative_text, negative_image, negative_audio, alpha, query_aug,
-             query_aug_temperature, query_set, out_dir, remove, backend, mono, plot, window,
+             query_aug_temperature, query_set, prototypes, audio_prototypes, out_dir, remove, backend, mono, plot, window,
              batch_windows, overlap, device, force):
     """Keep what the query describes in each MIXTURE; write OUT/<name>_est1.wav + .json.
 
@@ -108,10 +113,17 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                      write_sidecar)
     from ...utils import StagedWrites
 
+    bundle = BUNDLES.get(model_path)
+    if bundle is not None and not (imagebind_ckpt or offline_ckpt):
+        offline_ckpt = bundle.audio_encoder
+        query_set = query_set or bundle.query_set
+        if audio_prototypes is None and bundle.audio_prototypes.is_file():
+            audio_prototypes = bundle.audio_prototypes
+            prototypes = bool(text or negative_text) if prototypes is None else prototypes
     specs = [QuerySpec(text=t, image=i, audio=a, weights=_parse_weights(weights, t, i, a),
                        negative_text=negative_text, negative_image=negative_image,
                        negative_audio=negative_audio, alpha=alpha, query_aug=query_aug,
-                       query_aug_temperature=query_aug_temperature)
+                       query_aug_temperature=query_aug_temperature, prototypes=bool(prototypes))
              for t, i, a in _stems(text, image, audio)]
     for spec in specs:
         spec.validate()
@@ -122,23 +134,21 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     infos = [check_input_file(p) for p in paths]
     out = Path(out_dir)
     protected = [Path(p) for p in (*[f for s in specs for f in s.files().values()], query_set,
-                                   imagebind_ckpt, offline_ckpt, model_path) if p]
+                                   audio_prototypes, imagebind_ckpt, offline_ckpt, model_path) if p]
     outputs = plan_outputs(paths, out, ("wav", "json", "png") if plot else ("wav", "json"),
                            force=force, protected=protected, stems=stems)
     dev = resolve_device(device)
     model = OmniSep.from_pretrained(model_path).to(dev)
-    bundle = BUNDLES.get(model_path)
-    if bundle is not None and not (imagebind_ckpt or offline_ckpt):
-        offline_ckpt = bundle.audio_encoder
-        query_set = query_set or bundle.query_set
     encoder = load_encoder(imagebind_ckpt, offline_ckpt, dev)
     # the similarity cue only where its threshold was calibrated for the model
     presence_encoder = None if bundle is not None and not bundle.presence_similarity else encoder
+    presence_config = bundle.presence if bundle is not None else PRESENCE
     if encoder.dim != model.query_dim:
         raise ValueError(f"The encoder gives {encoder.dim}-d queries, the model expects "
                          f"{model.query_dim}")
     qs = QuerySet.load(query_set) if query_set else None
-    built = [build_query(encoder, spec, qs) for spec in specs]
+    protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
+    built = [build_query(encoder, spec, qs, protos) for spec in specs]
     queries = torch.stack([q for q, _ in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)
@@ -156,7 +166,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
                 checks = ([None] * len(built) if remove
-                          else file_presence(path, wav_tmps, queries, presence_encoder))
+                          else file_presence(path, wav_tmps, queries, presence_encoder,
+                                             presence_config))
                 for p, wav_tmp, (query, record), presence in zip(planned, wav_tmps, built, checks):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
                     warnings.append(presence and absent_warning(name, presence))
