@@ -103,13 +103,18 @@ DEFAULT = OmniSepBundle("default", _HERE / "default")
 object.__setattr__(DEFAULT, "__doc__", """The embedded default: ``clipsep7_small`` OmniSep, 384-d
 offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/conf/default.yaml``;
 16 kHz.""")
-OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False)
+# min_energy_db: chosen on the omni recipe's dev mixtures (validation recordings) for text +
+# prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
+# recipes/omni (docs/results.md section 4).
+OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False,
+                     presence=PresenceConfig(min_energy_db=-9.2))
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
-sounds of Debian data packages), same query space as DEFAULT; 16 kHz. Not the default: it
+sounds of Debian data packages), same query space as DEFAULT; 16 kHz; text queries are
+composed with their label's audio prototype (``audio_prototypes.pt``). Not the default: it
 does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4). The
-query check's similarity threshold is DEFAULT's, not calibrated on it: only the energy cue
-flags absent targets.""")
+query check flags absent targets by the energy cue alone, at its own threshold (-9.2 dB):
+DEFAULT's similarity threshold is not calibrated on it.""")
 BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI}
 for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)

@@ -33,8 +33,8 @@ def test_omni_bundle_is_shipped_small_and_loads():
 
 def test_text_queries_pick_their_own_source_from_the_example():
     """Each label's text query brings its own recording out at least 2 dB above the mixture
-    (the shipped step-25,000 model: dog barking +3.4 dB, woman speaking +5.2 dB SDRi), and its
-    estimate is closer to that source than to the other one."""
+    (the shipped step-36,000 model, plain text queries: dog barking +2.1 dB, woman speaking
+    +8.4 dB SDRi), and its estimate is closer to that source than to the other one."""
     model, encoder = OMNI.get_model(), OMNI.get_encoder()
     mix, _ = sf.read(OMNI.example, dtype="float32")
     sources = {lab: sf.read(p, dtype="float32")[0] for lab, p in OMNI.example_sources().items()}
@@ -50,8 +50,9 @@ def test_text_queries_pick_their_own_source_from_the_example():
 def test_separate_cli_takes_model_omni(tmp_path):
     """Both present sources and one absent class, one pass: each text query is composed with
     its label's audio prototype (the bundle ships them), both present sources come out at
-    least 2 dB above the mixture and are not flagged absent (the similarity threshold is the
-    default model's, not used for omni), and the absent class comes out far quieter."""
+    least 2 dB above the mixture (step 36,000: +3.7 and +7.5 dB) and are not flagged absent,
+    and the absent class comes out far quieter and is flagged, by omni's own energy threshold
+    (the default model's similarity threshold is not used for omni)."""
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omni",
                                       "--text", "dog barking", "--text", "woman speaking",
@@ -72,6 +73,8 @@ def test_separate_cli_takes_model_omni(tmp_path):
         assert _sdr(ref, est) - _sdr(ref, mix) >= 2.0, i
     assert not cues[0]["absent"] and not cues[1]["absent"]
     assert cues[2]["energy_db"] < min(cues[0]["energy_db"], cues[1]["energy_db"]) - 10
+    assert cues[2]["absent"] and cues[2]["min_energy_db"] == OMNI.presence.min_energy_db
+    assert "example_mixture_est3.wav): target likely absent" in result.output
 
 
 def test_no_prototypes_gives_the_plain_text_query(tmp_path):
@@ -106,3 +109,10 @@ def test_an_unknown_shipped_name_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omnii",
                                       "--text", "dog", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+def test_prototypes_with_a_model_that_ships_none_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "default",
+                                      "--text", "cello", "--prototypes", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "--audio-prototypes" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
