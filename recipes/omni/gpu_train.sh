@@ -8,7 +8,8 @@
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
 # .whl/) are installed into /tmp/site first when Lhotse or Asteroid cannot be imported
 # (recipes/utils/gpu_env.sh). OUT_DIR receives bundle/ (the fp16 package bundle as stage 7
-# exports it, less the optional text_queries.pt), omnisep.pth, conf.yaml, metrics.csv,
+# exports it, less the optional text_queries.pt; audio_prototypes.pt when the pack holds the
+# audio query bank), omnisep.pth, conf.yaml, metrics.csv,
 # loss.png and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
@@ -54,9 +55,11 @@ omnisep train --conf "$conf" --exp-dir "$work/exp" \
   --valid-mixtures "$work/valid_mixtures.json" 2>&1 | tee "$out/train.log"
 
 log "exporting the bundle into $out/bundle"
+protos=(); bank=$work/omni_cuts_train_audio_bank.pt   # the labels' audio prototypes, when packed
+[ -f "$bank" ] && protos=(--audio-prototypes "$bank")
 omnisep export-bundle "$out/bundle" --model "$work/exp/omnisep.pth" --audio-encoder "$audio_encoder" \
   --query-set "$work/omni_cuts_train_query_set.pt" --example-cuts "$work/cuts_valid_embedded.jsonl.gz" \
-  --example-labels "$example_labels" --no-text-seeds   # MiniLM is not on the GPU machine
+  --example-labels "$example_labels" --no-text-seeds "${protos[@]}"   # MiniLM is not on the GPU machine
 cp "$work/exp/omnisep.pth" "$work/exp/conf.yaml" "$work/exp/logs/metrics.csv" "$out/"
 [ -f "$work/exp/loss.png" ] && cp "$work/exp/loss.png" "$out/"
 log "done in $(( $(date +%s) - start )) s: $out"

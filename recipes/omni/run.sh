@@ -211,5 +211,6 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib --per-class $pack_per_class -j $nj \
     --cuts train="$emb/omni_cuts_train_embedded.jsonl.gz" --cuts valid="$emb/omni_cuts_valid_embedded.jsonl.gz" \
     --backgrounds "$corpus_dir/backgrounds.json" \
-    --extra "$emb/valid_mixtures.json" --extra "$emb/omni_cuts_train_query_set.pt"
+    --extra "$emb/valid_mixtures.json" --extra "$emb/omni_cuts_train_query_set.pt" \
+    --extra "$emb/omni_cuts_train_audio_bank.pt"
 fi

@@ -118,10 +118,12 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     labels = [f"class{c}" for c in range(4)]
     vectors = np.stack([corpus["train"][3 * c].load_custom("text_emb") for c in range(4)])
     QuerySet(labels, torch.from_numpy(vectors)).save(tmp_path / "omni_cuts_train_query_set.pt")
+    QuerySet(labels, torch.from_numpy(vectors[::-1].copy())).save(tmp_path / "omni_cuts_train_audio_bank.pt")
     AudioBinder(dim=8, channels=(4, 8)).save(tmp_path / "audio_encoder.pth")
     pack_corpus({"train": corpus["train"], "valid": corpus["valid"]}, tmp_path / "p.tar", max_mib=1,
                 backgrounds=root / "backgrounds.json",
-                extra_files=[root / "valid_mixtures.json", tmp_path / "omni_cuts_train_query_set.pt"])
+                extra_files=[root / "valid_mixtures.json", tmp_path / "omni_cuts_train_query_set.pt",
+                             tmp_path / "omni_cuts_train_audio_bank.pt"])
     conf = {**TINY_TRAIN_CONF, "model": {**TINY_TRAIN_CONF["model"], "query_dim": 8},
             "data": {"batch_size": 2, "n_samples": 8000, "num_workers": 0},
             "training": {"max_steps": 4, "val_every": 2, "ckpt_every": 2}}
@@ -137,8 +139,10 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
     bundle = tmp_path / "out" / "bundle"
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "audio_encoder.pth", "example_mixture.wav", "example_source-class0.wav",
+        "audio_encoder.pth", "audio_prototypes.pt", "example_mixture.wav", "example_source-class0.wav",
         "example_source-class1.wav", "omnisep.pth", "query_set.pt"]
+    assert torch.equal(QuerySet.load(bundle / "audio_prototypes.pt").embeddings,
+                       torch.from_numpy(vectors[::-1].copy()).float())  # the packed bank, as is
     model = OmniSep.from_pretrained(bundle / "omnisep.pth")
     assert model.get_model_args()["query_dim"] == 8
     metrics = (tmp_path / "out" / "metrics.csv").read_text()
