@@ -160,3 +160,20 @@ def test_energy_threshold_is_chosen_on_dev_rows_and_rated_on_test_rows(tmp_path)
     assert result.exit_code != 0 and "No present or absent rows" in result.output
     result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "proto.csv"), "--kind", "proto"])
     assert result.exit_code == 0 and "0.0% of 1" in result.output
+
+
+def test_free_text_with_prototype_composes_the_description_with_its_nearest_labels_prototype():
+    from types import SimpleNamespace
+
+    from omnisep_plugin.evaluation.fixed_mixtures import source_queries
+    from omnisep_plugin.query import QuerySet, compose_query
+    cut = SimpleNamespace(has_custom=lambda name: False)
+    labels = QuerySet(["dog", "cat"], torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    bank = QuerySet(["dog", "cat"], torch.tensor([[0.6, 0.8], [0.8, 0.6]]))
+    free = QuerySet(["dog", "cat"], torch.tensor([[0.6, 0.8], [-0.6, -0.8]]))  # "dog" reads as cat
+    q = source_queries(cut, "dog", labels, bank, free, {"text": 1.0, "audio": 1.0})
+    assert torch.allclose(q["free_text+proto"], compose_query({"text": free.embeddings[0],
+                                                                "audio": bank.embeddings[1]}))
+    assert torch.equal(q["free_text+aug"], labels.embeddings[1])   # Query-Aug's same nearest label
+    far = source_queries(cut, "cat", labels, bank, free, {"text": 1.0, "audio": 1.0})
+    assert torch.equal(far["free_text+proto"], free.embeddings[1])   # no label within cosine 0.5

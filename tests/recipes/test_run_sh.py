@@ -13,7 +13,7 @@ from omnisep_plugin.testing.tiny_recipe import TINY_TRAIN_CONF
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["audio", "audio+neg", "composed", "composed+neg", "free_text", "free_text+aug",
-         "image", "image+neg", "text", "text+neg"]
+         "free_text+proto", "image", "image+neg", "text", "text+neg"]
 
 
 def _run(script, tmp_path, *args):
