@@ -116,3 +116,16 @@ def test_prototypes_with_a_model_that_ships_none_is_a_clear_error(tmp_path):
                                       "--text", "cello", "--prototypes", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--audio-prototypes" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_a_model_file_takes_prototypes_from_audio_prototypes(tmp_path):
+    """Outside the shipped names: --audio-prototypes alone turns the composition on."""
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", str(OMNI.model),
+                                      "--offline", str(OMNI.audio_encoder), "--query-set",
+                                      str(OMNI.query_set), "--audio-prototypes",
+                                      str(OMNI.audio_prototypes), "--text", "dog barking",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((out / "example_mixture_est1.json").read_text())
+    assert sidecar["prototype"] == {"label": "dog barking", "similarity": 1.0, "used": True}

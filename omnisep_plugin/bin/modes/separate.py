@@ -65,9 +65,11 @@ def _stems(text, image, audio):
 @click.option("--query-set", type=click.Path(), help="Label embeddings for --query-aug.")
 @click.option("--prototypes/--no-prototypes", default=None,
               help="Compose a text query with the audio prototype of its nearest label (the mean "
-                   "audio embedding of that label's training clips). Default: on for a shipped "
-                   "model that ships prototypes ('omni'), with a text query.")
-@click.option("--audio-prototypes", type=click.Path(), help="The prototypes for --prototypes.")
+                   "audio embedding of that label's training clips). Default: on with a text "
+                   "query where there are prototypes (--audio-prototypes, or a shipped model "
+                   "that ships them: 'omni').")
+@click.option("--audio-prototypes", type=click.Path(),
+              help="The labels' audio prototypes (a Query-Set file); giving it turns --prototypes on.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
               help="Write everything but the query (<name>_residual.wav) instead of it.")
@@ -87,8 +89,8 @@ def _stems(text, image, audio):
 @user_errors
 def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, audio, weights,
              negative_text, negative_image, negative_audio, alpha, query_aug,
-             query_aug_temperature, query_set, prototypes, audio_prototypes, out_dir, remove, backend, mono, plot, window,
-             batch_windows, overlap, device, force):
+             query_aug_temperature, query_set, prototypes, audio_prototypes, out_dir, remove,
+             backend, mono, plot, window, batch_windows, overlap, device, force):
     """Keep what the query describes in each MIXTURE; write OUT/<name>_est1.wav + .json.
 
     A repeated query option (--text cello --text clarinet) gives one stem per query,
@@ -119,11 +121,12 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
         query_set = query_set or bundle.query_set
         if audio_prototypes is None and bundle.audio_prototypes.is_file():
             audio_prototypes = bundle.audio_prototypes
-            prototypes = bool(text or negative_text) if prototypes is None else prototypes
+    if prototypes is None:  # on wherever there are prototypes and a text to compose them with
+        prototypes = bool(audio_prototypes and (text or negative_text))
     specs = [QuerySpec(text=t, image=i, audio=a, weights=_parse_weights(weights, t, i, a),
                        negative_text=negative_text, negative_image=negative_image,
                        negative_audio=negative_audio, alpha=alpha, query_aug=query_aug,
-                       query_aug_temperature=query_aug_temperature, prototypes=bool(prototypes))
+                       query_aug_temperature=query_aug_temperature, prototypes=prototypes)
              for t, i, a in _stems(text, image, audio)]
     for spec in specs:
         spec.validate()
