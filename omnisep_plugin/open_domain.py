@@ -43,16 +43,13 @@ def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
     composed with their prototypes (``omnisep separate --prototypes``), from the same pass."""
     from tqdm.auto import tqdm
 
-    from .query.ops import compose_query
-
-    def text(label):
-        return query_set.embeddings[query_set.labels.index(label)]
+    from .query.spec import text_with_prototype
 
     def queries(label):
-        out = {"": text(label)}
+        text = query_set.lookup(label)
+        out = {"": text}
         if audio_bank is not None:
-            proto = audio_bank.embeddings[audio_bank.labels.index(label)]
-            out["+proto"] = compose_query({"text": text(label), "audio": proto})
+            out["+proto"] = text_with_prototype(text, query_set, audio_bank)
         return out
 
     n_samples, entries = load_test_mixtures(mixtures_path)
@@ -142,7 +139,8 @@ def choose_energy_threshold(rows: Sequence[dict], suffix: str = "") -> float:
     if not values:
         raise ValueError(f"No present{suffix} or absent{suffix} rows to choose from")
     grid = [t / 10 for t in range(math.floor(min(values) * 10), math.ceil(max(values) * 10) + 1)]
-    costs = [sum(list(energy_flag_rates(rows, t, suffix).values())[:2]) for t in grid]
+    rates = [energy_flag_rates(rows, t, suffix) for t in grid]
+    costs = [r["false_alarm"] + r["miss"] for r in rates]
     best = [t for t, c in zip(grid, costs) if c == min(costs)]
     return round(best[len(best) // 2], 1)
 

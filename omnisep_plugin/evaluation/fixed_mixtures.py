@@ -31,7 +31,7 @@ from ..config import SEPARATE
 from ..data.mixtures import load_test_mixtures, render_mixture
 from ..query.ops import compose_query, negative_query
 from ..query.query_set import QuerySet
-from ..query.spec import prototype_for
+from ..query.spec import text_with_prototype
 from ..utils import atomic_write
 
 DEFAULT_COMPOSE_WEIGHTS = SEPARATE.compose_weights_dict
@@ -58,8 +58,7 @@ def source_queries(cut, label: str, query_set, audio_bank, free_text, compose_we
         if query_set is not None:
             q["free_text+aug"] = query_set.augment(ft[None])[0]
         if query_set is not None and audio_bank is not None:
-            proto = prototype_for(ft, query_set, audio_bank)[0]
-            q["free_text+proto"] = ft if proto is None else compose_query({"text": ft, "audio": proto})
+            q["free_text+proto"] = text_with_prototype(ft, query_set, audio_bank)
     return q
 
 

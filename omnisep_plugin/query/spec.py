@@ -131,6 +131,13 @@ def prototype_for(text: torch.Tensor, query_set: QuerySet, prototypes: QuerySet,
     return proto.to(device=text.device, dtype=text.dtype), label, sim
 
 
+def text_with_prototype(text: torch.Tensor, query_set: QuerySet, prototypes: QuerySet) -> torch.Tensor:
+    """A text embedding ``[dim]`` composed at equal weight with its :func:`prototype_for`
+    (the text alone where there is none): the query ``--prototypes`` gives a text."""
+    proto = prototype_for(text, query_set, prototypes)[0]
+    return text if proto is None else compose_query({"text": text, "audio": proto})
+
+
 def _with_prototype(queries: Dict[str, torch.Tensor], query_set, prototypes, record: dict,
                     key: str) -> Dict[str, torch.Tensor]:
     """``queries`` with the text's audio prototype as its audio part (unless an audio

@@ -55,7 +55,8 @@ class OmniSepSystem(pl.LightningModule):
     def __init__(self, model_args: Dict, modalities: Sequence[str] = ("text", "image", "audio"),
                  mixup_mode: str = "mixup", per_example: bool = True, lr: float = 1e-3,
                  betas=(0.9, 0.999), eps: float = 1e-8, warmup_steps: int = 5000,
-                 decay_steps: Union[int, Sequence[int]] = 100000, decay_factor: float = 0.1, seed: int = 0):
+                 decay_steps: Union[int, Sequence[int]] = 100000, decay_factor: float = 0.1,
+                 seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.model = OmniSep(**model_args)
