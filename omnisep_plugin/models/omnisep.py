@@ -243,6 +243,19 @@ class OmniSep(BaseModel):
         target = ideal_binary_mask(src_mag, mix_mag, self.mask_threshold)
         return multisrc_weighted_bce(logits, target, bce_weight(mix_mag))
 
+    def widened(self, unet_widths: Sequence[int], noise: float = 0.0, seed: int = 0) -> "OmniSep":
+        """This model with a wider U-Net that computes the same masks (Net2WiderNet:
+        :func:`omnisep_plugin.masknn.widen.widen_unet`), to continue training with more
+        capacity instead of starting from scratch; ``noise`` breaks the copies' symmetry."""
+        from ..masknn.widen import widen_unet
+        wide = type(self)(**{**self.get_model_args(), "unet_widths": list(unet_widths)})
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("masker.")}
+        missing, unexpected = wide.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("masker.") for k in missing):
+            raise RuntimeError(f"widened: state mismatch {missing} {unexpected}")
+        wide.masker = widen_unet(self.masker, unet_widths, noise=noise, seed=seed)
+        return wide.train(self.training)
+
     # ------------------------------------------------------------ packaging
     def get_model_args(self) -> dict:
         """Plain-typed constructor arguments (safe for ``torch.load(weights_only=True)``)."""

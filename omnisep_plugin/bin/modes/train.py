@@ -1,4 +1,5 @@
-"""Training commands: ``omnisep train`` and ``omnisep make-mixtures`` (fixed valid/test lists)."""
+"""Training commands: ``omnisep train``, ``omnisep widen`` (more capacity for a trained model)
+and ``omnisep make-mixtures`` (fixed valid/test lists)."""
 import click
 
 from ...config import AUDIO
@@ -25,6 +26,32 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
     package = run_train(conf, exp_dir, train_cuts, valid_cuts, valid_mixtures, resume=resume,
                         init=init)
     click.echo(f"wrote {package}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--widths", required=True, metavar="W1,W2,...",
+              help="The new U-Net channels per level, outermost first (same depth, each at "
+              "least the old width).")
+@click.option("--noise", default=0.01, show_default=True, type=click.FloatRange(0),
+              help="Symmetry-breaking noise, relative to each weight tensor's spread.")
+@click.option("--seed", default=0, show_default=True)
+@user_errors
+def widen(model_path, output, widths, noise, seed):
+    """Write MODEL_PATH with a wider U-Net that starts from what it learnt (Net2WiderNet);
+    continue training it with ``omnisep train --init OUTPUT``."""
+    from ...models import OmniSep
+    try:
+        widths = [int(w) for w in widths.split(",")]
+    except ValueError:
+        raise ValueError(f"--widths must be comma-separated integers, got {widths!r}") from None
+    model = OmniSep.from_pretrained(model_path)
+    wide = model.widened(widths, noise=noise, seed=seed)
+    wide.save(output)
+    n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (model, wide))
+    click.echo(f"wrote {output}: U-Net {list(model.masker.widths)} -> {widths}, "
+               f"{n_old:,} -> {n_new:,} parameters")
 
 
 @cli.command("make-mixtures", context_settings=CONTEXT)

@@ -1,0 +1,101 @@
+import pytest
+import torch
+from click.testing import CliRunner
+
+from omnisep_plugin.bin.cli import cli
+from omnisep_plugin.masknn import AudioUNet
+from omnisep_plugin.masknn.widen import widen_unet
+from omnisep_plugin.models import OmniSep
+from omnisep_plugin.testing.dummies import TINY_OMNISEP, tiny_omnisep
+
+
+def _trained_like(widths):
+    """A U-Net whose BatchNorms hold non-trivial statistics and affine parameters."""
+    net = AudioUNet(out_channels=3, widths=widths).train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(4, 1, 32, 32) * 3 + 1)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return net
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("new", [[8, 16, 16], [5, 13, 9]])  # doubled, and uneven copies
+def test_widened_unet_computes_the_same_function(mode, new):
+    net = _trained_like([4, 8, 8])
+    getattr(net, mode)()
+    wide = widen_unet(net, new)
+    assert wide.widths == new and wide.training == net.training
+    assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in net.parameters())
+    x = torch.randn(2, 1, 32, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_noise_breaks_the_copies_symmetry_and_changes_the_output_little():
+    net = _trained_like([4, 8, 8]).eval()
+    x = torch.randn(2, 1, 32, 32)
+    exact, noisy = widen_unet(net, [8, 16, 16]), widen_unet(net, [8, 16, 16], noise=0.01)
+    down = exact.net.down[0].weight
+    # the old channels keep their place; channel 4 copies one of them
+    assert torch.equal(down[:4], net.net.down[0].weight)
+    assert any(torch.equal(down[j], down[4]) for j in range(4))
+    noisy_down = noisy.net.down[0].weight
+    assert not any(torch.equal(noisy_down[j], noisy_down[4]) for j in range(4))
+    with torch.no_grad():
+        ref, out = net(x), noisy(x)
+    assert not torch.equal(out, ref)
+    assert (out - ref).abs().mean() < 0.05 * ref.abs().mean()
+
+
+def test_widening_is_seeded():
+    net = _trained_like([4, 8, 8])
+    a, b = (widen_unet(net, [6, 12, 12], noise=0.1, seed=3) for _ in range(2))
+    c = widen_unet(net, [6, 12, 12], noise=0.1, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_widen_refuses_narrowing_other_depths_and_negative_noise():
+    net = AudioUNet(out_channels=2, widths=[4, 8, 8])
+    with pytest.raises(ValueError, match="only widen"):
+        widen_unet(net, [4, 4, 8])
+    with pytest.raises(ValueError, match="keeps the depth"):
+        widen_unet(net, [8, 16])
+    with pytest.raises(ValueError, match="noise"):
+        widen_unet(net, [8, 16, 16], noise=-1)
+
+
+def test_widened_omnisep_separates_as_before_and_trains():
+    model = tiny_omnisep().eval()
+    wide = model.widened([8, 16, 12], noise=0.0)
+    assert wide.get_model_args() == {**model.get_model_args(), "unet_widths": [8, 16, 12]}
+    wav, query = torch.randn(2, 16000), torch.randn(2, 2, TINY_OMNISEP["query_dim"])
+    with torch.no_grad():
+        torch.testing.assert_close(wide(wav, query), model(wav, query), rtol=1e-4, atol=1e-5)
+    # training mode (batch statistics) gives the same loss, and gradients reach the copies
+    model.train()
+    wide.train()
+    sources = torch.randn(2, 2, 16000)
+    loss, wide_loss = (m.compute_loss(sources.sum(1), sources, query) for m in (model, wide))
+    torch.testing.assert_close(wide_loss, loss, rtol=1e-4, atol=1e-6)
+    wide_loss.backward()
+    assert wide.masker.net.down[0].weight.grad[4:].abs().sum() > 0
+
+
+def test_cli_widen_writes_a_model_that_loads(tmp_path):
+    small = tmp_path / "small.pth"
+    tiny_omnisep().save(small)
+    out = tmp_path / "wide.pth"
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--widths", "8,16,16"])
+    assert result.exit_code == 0, result.output
+    assert "-> [8, 16, 16]" in result.output
+    assert OmniSep.from_pretrained(str(out)).masker.widths == [8, 16, 16]
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--widths", "2,16,16"])
+    assert result.exit_code != 0 and "only widen" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--widths", "8,x"])
+    assert result.exit_code != 0 and "comma-separated" in result.output
