@@ -3,6 +3,7 @@
 # machine that reaches no registry (the lent GPU machine): nothing is downloaded or rendered.
 #
 #   bash recipes/omni/gpu_train.sh PACK OUT_DIR [--minutes 8] [--conf recipes/omni/conf/train.yaml]
+#                                  [--init omni|MODEL.pth]
 #
 # PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
@@ -11,8 +12,11 @@
 # exports it, less the optional text_queries.pt; audio_prototypes.pt when the pack holds the
 # audio query bank), omnisep.pth, conf.yaml, metrics.csv,
 # loss.png and train.log. Any further `--set SECTION.KEY=VALUE` is passed to `omnisep train`.
+# --init starts from a trained model (the shipped `omni`: its CPU-trained small U-Net) widened
+# to the configuration's widths by `omnisep widen` (the same function at step 0) instead of
+# from scratch: minutes of GPU time then add to what the CPU learnt.
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,17p "$0" >&2; exit 2; }
 pack=$1; out=$2; shift 2
 
 minutes=8
@@ -21,6 +25,7 @@ work=${TMPDIR:-/tmp}/omni_gpu_train
 audio_encoder=$(dirname "$0")/state/audio_encoder.pth
 example_labels="dog barking,woman speaking"
 val_every=500
+init=""
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,6 +35,7 @@ while [ $# -gt 0 ]; do
     --audio-encoder) audio_encoder=$2; shift 2 ;;
     --example-labels) example_labels=$2; shift 2 ;;
     --val-every) val_every=$2; shift 2 ;;
+    --init) init=$2; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
     *) echo "gpu_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -46,11 +52,18 @@ rm -rf "$work"
 omnisep unpack-corpus "$pack" "$work" -j "$(nproc)"
 bg=""; [ -f "$work/backgrounds.json" ] && bg=", backgrounds: $work/backgrounds.json"
 
+init_args=()
+if [ -n "$init" ]; then
+  log "starting from $init, widened to $conf's U-Net"
+  omnisep widen "$init" "$work/init.pth" --conf "$conf"
+  init_args=(--init "$work/init.pth")
+fi
+
 log "training $conf for $minutes minutes"
 omnisep train --conf "$conf" --exp-dir "$work/exp" \
   --set "data.augment={level_db: [-5.0, 5.0]$bg}" --set "data.num_workers=$(( $(nproc) - 2 ))" \
   --set training.max_minutes="$minutes" --set training.val_every="$val_every" \
-  --set training.ckpt_every="$val_every" "${extra[@]}" \
+  --set training.ckpt_every="$val_every" "${init_args[@]}" "${extra[@]}" \
   --train-cuts "$work/cuts_train_embedded.jsonl.gz" --valid-cuts "$work/cuts_valid_embedded.jsonl.gz" \
   --valid-mixtures "$work/valid_mixtures.json" 2>&1 | tee "$out/train.log"
 

@@ -128,13 +128,15 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
             "data": {"batch_size": 2, "n_samples": 8000, "num_workers": 0},
             "training": {"max_steps": 4, "val_every": 2, "ckpt_every": 2}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(conf))
+    narrow = OmniSep(**{**conf["model"], "unet_widths": [4, 4, 4]})  # --init: widened to [4, 8, 8]
+    narrow.save(tmp_path / "narrow.pth")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "PYTHON": sys.executable}
     out = subprocess.run(
         ["bash", str(ROOT / "recipes/omni/gpu_train.sh"), str(tmp_path / "p.tar"), str(tmp_path / "out"),
          "--conf", str(tmp_path / "tiny.yaml"), "--minutes", "5", "--work", str(tmp_path / "work"),
          "--audio-encoder", str(tmp_path / "audio_encoder.pth"), "--example-labels", "class0,class1",
-         "--val-every", "2", "--set", "training.max_steps=4"],
+         "--val-every", "2", "--set", "training.max_steps=4", "--init", str(tmp_path / "narrow.pth")],
         capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
     bundle = tmp_path / "out" / "bundle"
@@ -145,6 +147,8 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
                        torch.from_numpy(vectors[::-1].copy()).float())  # the packed bank, as is
     model = OmniSep.from_pretrained(bundle / "omnisep.pth")
     assert model.get_model_args()["query_dim"] == 8
+    assert model.masker.widths == [4, 8, 8] and "-> [4, 8, 8]" in out.stdout
+    assert "initialised from" in (tmp_path / "out" / "train.log").read_text()
     metrics = (tmp_path / "out" / "metrics.csv").read_text()
     assert "val_si_sdr" in metrics.splitlines()[0]
     assert "max_minutes" in (tmp_path / "out" / "conf.yaml").read_text()

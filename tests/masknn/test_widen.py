@@ -99,3 +99,18 @@ def test_cli_widen_writes_a_model_that_loads(tmp_path):
     assert "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--widths", "8,x"])
     assert result.exit_code != 0 and "comma-separated" in result.output
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out)])
+    assert result.exit_code != 0 and "--widths W1,W2,... or --conf" in result.output
+    result = CliRunner().invoke(cli, ["widen", str(tmp_path / "none.pth"), str(out), "--widths", "8,16,16"])
+    assert result.exit_code != 0 and "No OmniSep model file" in result.output
+
+
+def test_cli_widen_takes_the_widths_from_a_configuration(tmp_path):
+    small = tmp_path / "small.pth"
+    tiny_omnisep().save(small)
+    (tmp_path / "base.yaml").write_text("model:\n  unet_widths: [6, 8, 8]\n")
+    (tmp_path / "wide.yaml").write_text("base: base.yaml\n")  # inherited, as recipes do
+    out = tmp_path / "wide.pth"
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--conf", str(tmp_path / "wide.yaml")])
+    assert result.exit_code == 0, result.output
+    assert OmniSep.from_pretrained(str(out)).masker.widths == [6, 8, 8]

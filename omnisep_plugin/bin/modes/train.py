@@ -29,29 +29,37 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model")
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--widths", required=True, metavar="W1,W2,...",
+@click.option("--widths", metavar="W1,W2,...",
               help="The new U-Net channels per level, outermost first (same depth, each at "
               "least the old width).")
+@click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
+              help="Take the widths from this training configuration's model.unet_widths.")
 @click.option("--noise", default=0.01, show_default=True, type=click.FloatRange(0),
               help="Symmetry-breaking noise, relative to each weight tensor's spread.")
 @click.option("--seed", default=0, show_default=True)
 @user_errors
-def widen(model_path, output, widths, noise, seed):
-    """Write MODEL_PATH with a wider U-Net that starts from what it learnt (Net2WiderNet);
-    continue training it with ``omnisep train --init OUTPUT``."""
+def widen(model, output, widths, conf_path, noise, seed):
+    """Write MODEL (an omnisep.pth, or a shipped name: omni) with a wider U-Net that starts
+    from what it learnt (Net2WiderNet); continue training it with ``omnisep train --init
+    OUTPUT``."""
     from ...models import OmniSep
+    from ...training.run import load_conf
+    if (widths is None) == (conf_path is None):
+        raise ValueError("Give the new widths: --widths W1,W2,... or --conf CONF")
+    if conf_path is not None:
+        widths = ",".join(str(w) for w in load_conf(conf_path)["model"]["unet_widths"])
     try:
         widths = [int(w) for w in widths.split(",")]
     except ValueError:
         raise ValueError(f"--widths must be comma-separated integers, got {widths!r}") from None
-    model = OmniSep.from_pretrained(model_path)
-    wide = model.widened(widths, noise=noise, seed=seed)
-    wide.save(output)
-    n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (model, wide))
-    click.echo(f"wrote {output}: U-Net {list(model.masker.widths)} -> {widths}, "
-               f"{n_old:,} -> {n_new:,} parameters")
+    small = OmniSep.from_pretrained(model)
+    old = list(small.masker.widths)
+    wide = small.widened(widths, noise=noise if widths != old else 0.0, seed=seed)
+    wide.float().save(output)
+    n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (small, wide))
+    click.echo(f"wrote {output}: U-Net {old} -> {widths}, {n_old:,} -> {n_new:,} parameters")
 
 
 @cli.command("make-mixtures", context_settings=CONTEXT)
