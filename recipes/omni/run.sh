@@ -8,6 +8,7 @@
 #
 #   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU)
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
+#   bash recipes/omni/run.sh --stage 4 --widen wide   # then more capacity: conf/wide.yaml from small
 #   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export the shipped `--model omni` bundle
 #   (replacing the package default instead, --bundle-dir omnisep_plugin/pretrained/default, only
 #   under the issue's rule: within 1 dB of the default on its instrument benchmark)
@@ -18,7 +19,8 @@
 # to MiniLM's text space on the whole corpus, 3 query embeddings + fixed mixtures (valid,
 # test = held-out recordings, test_loso = instruments of the held-out soundfont),
 # 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
-# validation SI-SDR, continue it to its max_steps (resumable), 5 separate the test sets,
+# validation SI-SDR, continue it to its max_steps (resumable; with --widen NAME, then widen it to
+# conf/NAME.yaml's U-Net and continue that), 5 separate the test sets,
 # 6 score (per category, present vs absent targets) -> $exp_root/results.md,
 # 7 (only with --stop-stage 7) export the bundle `--model omni` ($bundle_dir), 8 (only when asked) pack
 # the training corpus into one travelling archive of at most $pack_mib MiB (Opus audio) that
@@ -41,6 +43,7 @@ small=auto           # true: conf/small.yaml family; false: conf/train.yaml; aut
 models=""            # capacity candidates (conf/<name>.yaml); default: "small medium" on CPU
 compare_minutes=15   # training time each candidate gets before the best one is continued
 train_minutes=       # total training time of the kept model, counted across resumes (empty: max_steps)
+widen=               # e.g. wide: then continue the kept model widened to conf/<widen>.yaml's U-Net
 bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
@@ -143,6 +146,16 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   best=$(basename "$(readlink "$exp_root/model")")
   log "Stage 4: continuing $best (to max_steps, or --train-minutes of training in all)"
   train_model $best --set training.max_minutes=${train_minutes:-null}
+  if [ -n "$widen" ] && [ "$best" != "$widen" ]; then
+    if [ ! -f "$exp_root/$widen/checkpoints/last.ckpt" ]; then
+      log "Stage 4: widening $best to conf/$widen.yaml's U-Net (omnisep widen: the same function at step 0)"
+      mkdir -p "$exp_root/$widen"
+      omnisep widen "$exp_root/$best/omnisep.pth" "$exp_root/$widen/init.pth" --conf "$conf_dir/$widen.yaml"
+    fi
+    log "Stage 4: continuing $widen from $best's weights"
+    train_model $widen --init "$exp_root/$widen/init.pth"
+    ln -sfn $widen "$exp_root/model"
+  fi
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
