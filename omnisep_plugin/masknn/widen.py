@@ -31,17 +31,17 @@ def _channel_map(old: int, new: int, generator: torch.Generator) -> torch.Tensor
 def _copy_conv(old: nn.Conv2d, new: nn.Conv2d, out_map: torch.Tensor, in_map: torch.Tensor):
     """``new.weight[o, i] = old.weight[out_map[o], in_map[i]] / copies(in_map[i])``."""
     copies = torch.bincount(in_map, minlength=old.in_channels).to(old.weight.dtype)
-    weight = old.weight.detach()[out_map][:, in_map] / copies[in_map].view(1, -1, 1, 1)
+    weight = old.weight.detach().cpu()[out_map][:, in_map] / copies[in_map].view(1, -1, 1, 1)
     new.weight.data.copy_(weight)
     if old.bias is not None:
-        new.bias.data.copy_(old.bias.detach()[out_map])
+        new.bias.data.copy_(old.bias.detach().cpu()[out_map])
 
 
 def _copy_norm(old: nn.BatchNorm2d, new: nn.BatchNorm2d, out_map: torch.Tensor):
     for name in ("weight", "bias"):
-        getattr(new, name).data.copy_(getattr(old, name).detach()[out_map])
+        getattr(new, name).data.copy_(getattr(old, name).detach().cpu()[out_map])
     for name in ("running_mean", "running_var"):
-        getattr(new, name).copy_(getattr(old, name)[out_map])
+        getattr(new, name).copy_(getattr(old, name).cpu()[out_map])
     new.num_batches_tracked.copy_(old.num_batches_tracked)
 
 
@@ -92,7 +92,7 @@ def widen_unet(unet: AudioUNet, widths: Sequence[int], noise: float = 0.0,
         seed: seeds the choice of copied channels and the noise.
 
     Returns:
-        The new network, in the mode (train / eval) of ``unet``.
+        The new network, on the CPU, in the mode (train / eval) of ``unet``.
     """
     widths = [int(w) for w in widths]
     if len(widths) != len(unet.widths):

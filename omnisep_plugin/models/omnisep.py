@@ -254,7 +254,7 @@ class OmniSep(BaseModel):
         if unexpected or any(not k.startswith("masker.") for k in missing):
             raise RuntimeError(f"widened: state mismatch {missing} {unexpected}")
         wide.masker = widen_unet(self.masker, unet_widths, noise=noise, seed=seed)
-        return wide.train(self.training)
+        return wide.to(next(self.parameters()).device).train(self.training)
 
     # ------------------------------------------------------------ packaging
     def get_model_args(self) -> dict:
