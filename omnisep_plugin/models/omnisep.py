@@ -1,4 +1,5 @@
 """OmniSep: query-conditioned sound separation as an Asteroid model."""
+import copy
 import os
 from typing import Optional, Sequence, Tuple, Union
 
@@ -248,13 +249,10 @@ class OmniSep(BaseModel):
         :func:`omnisep_plugin.masknn.widen.widen_unet`), to continue training with more
         capacity instead of starting from scratch; ``noise`` breaks the copies' symmetry."""
         from ..masknn.widen import widen_unet
-        wide = type(self)(**{**self.get_model_args(), "unet_widths": list(unet_widths)})
-        state = {k: v for k, v in self.state_dict().items() if not k.startswith("masker.")}
-        missing, unexpected = wide.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("masker.") for k in missing):
-            raise RuntimeError(f"widened: state mismatch {missing} {unexpected}")
-        wide.masker = widen_unet(self.masker, unet_widths, noise=noise, seed=seed)
-        return wide.to(next(self.parameters()).device).train(self.training)
+        device = next(self.parameters()).device
+        wide = copy.deepcopy(self)  # everything but the U-Net stays; get_model_args follows it
+        wide.masker = widen_unet(self.masker, unet_widths, noise=noise, seed=seed).to(device)
+        return wide
 
     # ------------------------------------------------------------ packaging
     def get_model_args(self) -> dict:

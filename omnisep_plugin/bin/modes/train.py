@@ -49,11 +49,12 @@ def widen(model, output, widths, conf_path, noise, seed):
     if (widths is None) == (conf_path is None):
         raise ValueError("Give the new widths: --widths W1,W2,... or --conf CONF")
     if conf_path is not None:
-        widths = ",".join(str(w) for w in load_conf(conf_path)["model"]["unet_widths"])
-    try:
-        widths = [int(w) for w in widths.split(",")]
-    except ValueError:
-        raise ValueError(f"--widths must be comma-separated integers, got {widths!r}") from None
+        widths = [int(w) for w in load_conf(conf_path)["model"]["unet_widths"]]
+    else:
+        try:
+            widths = [int(w) for w in widths.split(",")]
+        except ValueError:
+            raise ValueError(f"--widths must be comma-separated integers, got {widths!r}") from None
     small = OmniSep.from_pretrained(model)
     old = list(small.masker.widths)
     wide = small.widened(widths, noise=noise if widths != old else 0.0, seed=seed)
