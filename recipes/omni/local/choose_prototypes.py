@@ -16,7 +16,6 @@ import argparse
 from collections import defaultdict
 from statistics import mean
 
-import fast_bss_eval
 import torch
 from tqdm.auto import tqdm
 
@@ -25,11 +24,12 @@ from omnisep_plugin.data.embed import build_audio_query_bank
 from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
 from omnisep_plugin.models import OmniSep
 from omnisep_plugin.open_domain import load_categories
+from omnisep_plugin.scoring.metrics import fast_sdr
 from omnisep_plugin.query import QuerySet, compose_query
 
 
 def sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
-    return float(fast_bss_eval.sdr(ref[None].double(), est[None].double(), load_diag=1e-10)[0])
+    return fast_sdr(ref.double().numpy(), est.double().numpy())
 
 
 def main():
