@@ -89,6 +89,8 @@ class DataConf:
     max_src: Optional[int] = None           # at most this many real sources (None: n_src)
     balance: Optional[str] = None           # "label": class-balanced first sources
     augment: Optional[dict] = None          # MixtureAugment settings (None: plain gains)
+    class_audio_query: float = 0.0          # chance of a class audio query (mean of clips)
+    class_audio_clips: int = 5              # ... of 1 to this many clips of the label
 
 
 @dataclass

@@ -60,6 +60,11 @@ class MixtureDataset(torch.utils.data.Dataset):
         augment: a :class:`~omnisep_plugin.data.augment.MixtureAugment` (levels, EQ, rooms,
             band limits, backgrounds) instead of the plain gains; then ``mixture`` is the
             sum of the sources plus a background.
+        class_audio_query: chance that a source's audio query is a *class* query instead of
+            its own clip's embedding (the paper's training query): the normalised mean of
+            ``U{1..class_audio_clips}`` clips of its label drawn from the pool (the batch
+            when ``pool`` is None), which is what a test-time audio query is (the mean of
+            S training clips of the class, :func:`~.embed.build_audio_query_bank`).
 
     Returns (``__getitem__(cuts)``), for a batch of B sampled cuts:
 
@@ -79,8 +84,14 @@ class MixtureDataset(torch.utils.data.Dataset):
 
     def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
                  gain_range=AUDIO.gain_range, divide_by_n: bool = False, seed: int = 0,
-                 min_src: Optional[int] = None, augment=None, max_src: Optional[int] = None):
+                 min_src: Optional[int] = None, augment=None, max_src: Optional[int] = None,
+                 class_audio_query: float = 0.0, class_audio_clips: int = 5):
         super().__init__()
+        if not 0.0 <= class_audio_query <= 1.0:
+            raise ValueError(f"class_audio_query is a probability, got {class_audio_query}")
+        if class_audio_clips < 1:
+            raise ValueError(f"class_audio_clips must be at least 1, got {class_audio_clips}")
+        self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         self.n_src, self.n_samples = n_src, n_samples
         self.max_src = n_src if max_src is None else max_src
         self.min_src = self.max_src if min_src is None else min_src
@@ -148,7 +159,23 @@ class MixtureDataset(torch.utils.data.Dataset):
                  "labels": [[cut_label(c) for c in g] for g in groups],
                  "cut_ids": [[c.id for c in g] for g in groups]}
         batch.update(collate_embeddings(groups))
+        if self.class_audio_query > 0:
+            self._class_audio_queries(batch, groups, by_label, rng)
         return batch
+
+    def _class_audio_queries(self, batch: dict, groups: List[list], by_label: Dict[str, list],
+                             rng: random.Random) -> None:
+        """Replace, each with chance ``class_audio_query``, the sources' own-clip audio
+        queries ``batch["audio_emb"] [B, n_src, dim]`` by class queries (in place)."""
+        for b, group in enumerate(groups):
+            for i, cut in enumerate(group):
+                if not batch["has_audio"][b, i] or rng.random() >= self.class_audio_query:
+                    continue
+                pool = [c for c in by_label[cut_label(cut)] if c.has_custom("audio_emb")]
+                chosen = rng.sample(pool, min(rng.randint(1, self.class_audio_clips), len(pool)))
+                mean = np.mean([c.load_custom("audio_emb") for c in chosen], axis=0)
+                batch["audio_emb"][b, i] = torch.nn.functional.normalize(
+                    torch.from_numpy(mean).float(), dim=0)
 
 
 def balance_labels(cuts: CutSet) -> CutSet:

@@ -46,6 +46,7 @@ class MixtureDataModule(pl.LightningDataModule):
         balance: ``"label"``: the sampler's epoch holds every label equally often
             (:func:`balance_labels`), so each class leads as many mixtures; ``None``: each cut
             once per epoch.
+        class_audio_query, class_audio_clips: class audio queries (see MixtureDataset).
 
     The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
     resume, so a killed run continues on the batches it would have seen.
@@ -57,7 +58,9 @@ class MixtureDataModule(pl.LightningDataModule):
                  divide_by_n: bool = DataConf.divide_by_n,
                  num_workers: int = DataConf.num_workers, seed: int = DataConf.seed,
                  min_src=DataConf.min_src, augment=DataConf.augment,
-                 max_src=DataConf.max_src, balance=DataConf.balance):
+                 max_src=DataConf.max_src, balance=DataConf.balance,
+                 class_audio_query=DataConf.class_audio_query,
+                 class_audio_clips=DataConf.class_audio_clips):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
@@ -70,6 +73,7 @@ class MixtureDataModule(pl.LightningDataModule):
             raise ValueError(f"data.balance must be 'label' or null, got {balance!r}")
         self.balance = balance
         self.augment = MixtureAugment.from_dict(augment)
+        self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         self.resume_index = 0
 
     def _rank(self):
@@ -86,7 +90,9 @@ class MixtureDataModule(pl.LightningDataModule):
         dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
                                  gain_range=self.gain_range, divide_by_n=self.divide_by_n,
                                  seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
-                                 max_src=self.max_src, augment=self.augment)
+                                 max_src=self.max_src, augment=self.augment,
+                                 class_audio_query=self.class_audio_query,
+                                 class_audio_clips=self.class_audio_clips)
         return torch.utils.data.DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

@@ -1,4 +1,5 @@
 """Augmentation for real recordings, and mixtures with 2-3 sources and absent targets."""
+import itertools
 import random
 
 import numpy as np
@@ -163,3 +164,39 @@ def test_balance_labels_repeats_each_class_to_the_largest(tmp_path):
     orig = both[rep.id.split("#")[0]]
     assert np.array_equal(rep.load_audio(), orig.load_audio())
     assert np.array_equal(rep.load_custom("text_emb"), orig.load_custom("text_emb"))
+
+
+def test_class_audio_queries_are_means_of_clips_of_the_same_label(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=4, per_class=3, seconds=1.0)
+    by_label = {}
+    for cut in cuts:
+        by_label.setdefault(cut.supervisions[0].custom["label"], []).append(
+            torch.from_numpy(cut.load_custom("audio_emb")).float())
+    batch_cuts = cuts.subset(first=4)
+    own = MixtureDataset(cuts, n_src=2, n_samples=8000)[(0, batch_cuts)]
+    always = MixtureDataset(cuts, n_src=2, n_samples=8000, class_audio_query=1.0)
+    batch = always[(0, batch_cuts)]
+    assert torch.equal(batch["sources"], always[(0, batch_cuts)]["sources"])  # seeded
+    assert torch.equal(batch["audio_emb"], always[(0, batch_cuts)]["audio_emb"])
+    changed = 0
+    for b in range(4):
+        for i in range(2):
+            query = batch["audio_emb"][b, i]
+            clips = torch.stack(by_label[batch["labels"][b][i]])
+            assert abs(float(query.norm()) - 1.0) < 1e-5
+            # the normalised mean of 1-3 of its label's clips
+            found = any(torch.allclose(query, torch.nn.functional.normalize(
+                clips[list(subset)].mean(0), dim=0), atol=1e-5)
+                for k in range(1, 4) for subset in itertools.combinations(range(3), k))
+            assert found
+            changed += not torch.allclose(query, own["audio_emb"][b, i], atol=1e-5)
+    assert changed > 0
+    # the text queries and the audio are untouched
+    assert torch.equal(batch["text_emb"], own["text_emb"])
+    assert torch.equal(batch["mixture"], own["mixture"])
+    never = MixtureDataset(cuts, n_src=2, n_samples=8000, class_audio_query=0.0)[(0, batch_cuts)]
+    assert torch.equal(never["audio_emb"], own["audio_emb"])
+    with pytest.raises(ValueError, match="probability"):
+        MixtureDataset(cuts, class_audio_query=1.5)
+    with pytest.raises(ValueError, match="at least 1"):
+        MixtureDataset(cuts, class_audio_clips=0)

@@ -38,6 +38,8 @@ def main():
         ap.add_argument(name)
     ap.add_argument("--sizes", default="5,0", help="clips per prototype (0: every training clip)")
     ap.add_argument("--audio-weights", default="1,2", help="the prototype's weights (text: 1)")
+    ap.add_argument("--audio-alone", action="store_true",
+                    help="also score each prototype alone (the test tables' audio query)")
     args = ap.parse_args()
 
     model = OmniSep.from_pretrained(args.model).eval()
@@ -48,12 +50,16 @@ def main():
              for n in (int(s) for s in args.sizes.split(","))}
     weights = [float(w) for w in args.audio_weights.split(",")]
     kinds = {"text": None, **{f"S={n or 'all'} w={w:g}": (n, w) for n in banks for w in weights}}
+    if args.audio_alone:
+        kinds.update({f"S={n or 'all'} alone": (n, None) for n in banks})
 
     def query(label: str, kind) -> torch.Tensor:
         text = query_set.lookup(label)
         if kind is None:
             return text
         n, w = kind
+        if w is None:
+            return banks[n].lookup(label)
         return compose_query({"text": text, "audio": banks[n].lookup(label)}, {"text": 1.0, "audio": w})
 
     dev = load_cuts(args.dev_cuts)
