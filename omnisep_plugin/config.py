@@ -91,6 +91,8 @@ class DataConf:
     augment: Optional[dict] = None          # MixtureAugment settings (None: plain gains)
     class_audio_query: float = 0.0          # chance of a class audio query (mean of clips)
     class_audio_clips: int = 5              # ... of 1 to this many clips of the label
+    similar_partners: float = 0.0           # chance of a partner of a like-named class
+    similar_temperature: float = 0.1        # ... drawn with weights exp(cosine / this)
 
 
 @dataclass

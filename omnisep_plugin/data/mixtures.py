@@ -65,6 +65,10 @@ class MixtureDataset(torch.utils.data.Dataset):
             ``U{1..class_audio_clips}`` clips of its label drawn from the pool (the batch
             when ``pool`` is None), which is what a test-time audio query is (the mean of
             S training clips of the class, :func:`~.embed.build_audio_query_bank`).
+        similar_partners: chance that each real partner source is of a class whose label
+            text is *like* the first source's (hard negatives: flute with pan flute or oboe)
+            instead of any class: the label is drawn with weights ``exp(cos / similar_temperature)``
+            over the cosine of the labels' text queries. Absent targets stay uniform.
 
     Returns (``__getitem__(cuts)``), for a batch of B sampled cuts:
 
@@ -85,8 +89,15 @@ class MixtureDataset(torch.utils.data.Dataset):
     def __init__(self, pool: Optional[CutSet], n_src: int = 2, n_samples: int = CROP_SAMPLES,
                  gain_range=AUDIO.gain_range, divide_by_n: bool = False, seed: int = 0,
                  min_src: Optional[int] = None, augment=None, max_src: Optional[int] = None,
-                 class_audio_query: float = 0.0, class_audio_clips: int = 5):
+                 class_audio_query: float = 0.0, class_audio_clips: int = 5,
+                 similar_partners: float = 0.0, similar_temperature: float = 0.1):
         super().__init__()
+        if not 0.0 <= similar_partners <= 1.0:
+            raise ValueError(f"similar_partners is a probability, got {similar_partners}")
+        if similar_temperature <= 0:
+            raise ValueError(f"similar_temperature must be positive, got {similar_temperature}")
+        self.similar_partners, self.similar_temperature = similar_partners, similar_temperature
+        self._label_texts: Dict[str, np.ndarray] = {}
         if not 0.0 <= class_audio_query <= 1.0:
             raise ValueError(f"class_audio_query is a probability, got {class_audio_query}")
         if class_audio_clips < 1:
@@ -143,6 +154,9 @@ class MixtureDataset(torch.utils.data.Dataset):
         groups = [[cut, *self._partners(cut, by_label, rng)] for cut in cuts]
         n_present = [rng.randint(self.min_src, self.max_src) if self.min_src < self.max_src
                      else self.max_src for _ in groups]
+        if self.similar_partners > 0:
+            for group, k in zip(groups, n_present):
+                self._similar_partners(group, k, by_label, rng)
         present = torch.tensor([[i < k for i in range(self.n_src)] for k in n_present])
         mixtures, sources = [], []
         for g, k in zip(groups, n_present):
@@ -162,6 +176,30 @@ class MixtureDataset(torch.utils.data.Dataset):
         if self.class_audio_query > 0:
             self._class_audio_queries(batch, groups, by_label, rng)
         return batch
+
+    def _similar_partners(self, group: list, k: int, by_label: Dict[str, list],
+                          rng: random.Random) -> None:
+        """Redraw, each with chance ``similar_partners``, the real partners ``group[1:k]``
+        from classes like ``group[0]``'s (in place; every label stays distinct)."""
+        lead = self._label_text(group[0])
+        for i in range(1, k):
+            if rng.random() >= self.similar_partners:
+                continue
+            taken = {cut_label(c) for j, c in enumerate(group) if j != i}
+            labels = sorted(lab for lab in by_label if lab not in taken)
+            cosine = np.array([float(lead @ self._label_text(by_label[lab][0])) for lab in labels])
+            weights = np.exp((cosine - cosine.max()) / self.similar_temperature)
+            group[i] = rng.choice(by_label[rng.choices(labels, weights=weights.tolist())[0]])
+
+    def _label_text(self, cut) -> np.ndarray:
+        """The unit text query of ``cut``'s label (read once per label)."""
+        label = cut_label(cut)
+        if label not in self._label_texts:
+            if not cut.has_custom("text_emb"):
+                raise ValueError(f"Cut {cut.id} has no text_emb: similar partners need text queries")
+            vec = cut.load_custom("text_emb").astype(np.float64)
+            self._label_texts[label] = vec / (np.linalg.norm(vec) + 1e-12)
+        return self._label_texts[label]
 
     def _class_audio_queries(self, batch: dict, groups: List[list], by_label: Dict[str, list],
                              rng: random.Random) -> None:

@@ -46,7 +46,8 @@ class MixtureDataModule(pl.LightningDataModule):
         balance: ``"label"``: the sampler's epoch holds every label equally often
             (:func:`balance_labels`), so each class leads as many mixtures; ``None``: each cut
             once per epoch.
-        class_audio_query, class_audio_clips: class audio queries (see MixtureDataset).
+        class_audio_query, class_audio_clips, similar_partners, similar_temperature: class
+            audio queries and like-named partners (see MixtureDataset).
 
     The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
     resume, so a killed run continues on the batches it would have seen.
@@ -60,7 +61,9 @@ class MixtureDataModule(pl.LightningDataModule):
                  min_src=DataConf.min_src, augment=DataConf.augment,
                  max_src=DataConf.max_src, balance=DataConf.balance,
                  class_audio_query=DataConf.class_audio_query,
-                 class_audio_clips=DataConf.class_audio_clips):
+                 class_audio_clips=DataConf.class_audio_clips,
+                 similar_partners=DataConf.similar_partners,
+                 similar_temperature=DataConf.similar_temperature):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
@@ -74,6 +77,7 @@ class MixtureDataModule(pl.LightningDataModule):
         self.balance = balance
         self.augment = MixtureAugment.from_dict(augment)
         self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
+        self.similar_partners, self.similar_temperature = similar_partners, similar_temperature
         self.resume_index = 0
 
     def _rank(self):
@@ -92,7 +96,9 @@ class MixtureDataModule(pl.LightningDataModule):
                                  seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
                                  max_src=self.max_src, augment=self.augment,
                                  class_audio_query=self.class_audio_query,
-                                 class_audio_clips=self.class_audio_clips)
+                                 class_audio_clips=self.class_audio_clips,
+                                 similar_partners=self.similar_partners,
+                                 similar_temperature=self.similar_temperature)
         return torch.utils.data.DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

@@ -200,3 +200,34 @@ def test_class_audio_queries_are_means_of_clips_of_the_same_label(tmp_path):
         MixtureDataset(cuts, class_audio_query=1.5)
     with pytest.raises(ValueError, match="at least 1"):
         MixtureDataset(cuts, class_audio_clips=0)
+
+
+def test_similar_partners_are_drawn_from_like_named_classes(tmp_path):
+    cuts = dummy_embedded_cuts(tmp_path, n_classes=6, per_class=2, seconds=1.0)
+    text = {}
+    for cut in cuts:
+        text[cut_label(cut)] = torch.from_numpy(cut.load_custom("text_emb")).double()
+    nearest = {lab: max((o for o in text if o != lab), key=lambda o: float(text[lab] @ text[o]))
+               for lab in text}
+    batch_cuts = cuts.subset(first=4)
+    kw = dict(n_src=3, min_src=2, max_src=2, n_samples=8000)
+    plain = MixtureDataset(cuts, **kw)[(0, batch_cuts)]
+    alike = MixtureDataset(cuts, similar_partners=1.0, similar_temperature=1e-3, **kw)
+    batch = alike[(0, batch_cuts)]
+    assert batch["labels"] == alike[(0, batch_cuts)]["labels"]  # seeded
+    for b, labels in enumerate(batch["labels"]):
+        assert len(set(labels)) == 3
+        assert labels[0] == plain["labels"][b][0]
+        absent = plain["labels"][b][2]
+        # the real partner is the lead's nearest label (unless that one is the absent target)
+        assert labels[1] == nearest[labels[0]] or nearest[labels[0]] == absent
+        assert labels[2] == absent                      # absent targets are not redrawn
+        assert not torch.any(batch["sources"][b, 2])
+    assert any(labels[1] != p[1] for labels, p in zip(batch["labels"], plain["labels"]))
+    # at chance 0 the batches are the plain ones, draw for draw
+    never = MixtureDataset(cuts, similar_partners=0.0, **kw)[(0, batch_cuts)]
+    assert never["labels"] == plain["labels"] and torch.equal(never["mixture"], plain["mixture"])
+    with pytest.raises(ValueError, match="probability"):
+        MixtureDataset(cuts, similar_partners=-0.1)
+    with pytest.raises(ValueError, match="positive"):
+        MixtureDataset(cuts, similar_temperature=0.0)
