@@ -92,17 +92,17 @@ class MixtureDataset(torch.utils.data.Dataset):
                  class_audio_query: float = 0.0, class_audio_clips: int = 5,
                  similar_partners: float = 0.0, similar_temperature: float = 0.1):
         super().__init__()
+        if not 0.0 <= class_audio_query <= 1.0:
+            raise ValueError(f"class_audio_query is a probability, got {class_audio_query}")
+        if class_audio_clips < 1:
+            raise ValueError(f"class_audio_clips must be at least 1, got {class_audio_clips}")
+        self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         if not 0.0 <= similar_partners <= 1.0:
             raise ValueError(f"similar_partners is a probability, got {similar_partners}")
         if similar_temperature <= 0:
             raise ValueError(f"similar_temperature must be positive, got {similar_temperature}")
         self.similar_partners, self.similar_temperature = similar_partners, similar_temperature
         self._label_texts: Dict[str, np.ndarray] = {}
-        if not 0.0 <= class_audio_query <= 1.0:
-            raise ValueError(f"class_audio_query is a probability, got {class_audio_query}")
-        if class_audio_clips < 1:
-            raise ValueError(f"class_audio_clips must be at least 1, got {class_audio_clips}")
-        self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         self.n_src, self.n_samples = n_src, n_samples
         self.max_src = n_src if max_src is None else max_src
         self.min_src = self.max_src if min_src is None else min_src
