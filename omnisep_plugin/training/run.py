@@ -9,6 +9,7 @@ copied to ``<exp_dir>/conf.yaml``. Outputs in ``exp_dir``: ``checkpoints/`` (eve
 import csv
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence
 
@@ -18,6 +19,22 @@ from ..allocator import keep_freed_memory
 from ..config import train_defaults
 from ..utils import atomic_write
 
+
+class _ConfLoader(yaml.SafeLoader):
+    """YAML 1.1 as ``yaml.safe_load`` reads it, except that ``3e-5`` is a float, as in
+    YAML 1.2 and Python (PyYAML alone reads it as the string '3e-5')."""
+
+
+_ConfLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+"
+               r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_ConfLoader)
+
 #: The configuration's defaults (a copy of :func:`omnisep_plugin.config.train_defaults`,
 #: their single source).
 DEFAULTS: Dict[str, dict] = train_defaults()
@@ -26,7 +43,7 @@ DEFAULTS: Dict[str, dict] = train_defaults()
 def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"No configuration file at {path}")
-    loaded = yaml.safe_load(path.read_text()) or {}
+    loaded = _yaml(path.read_text()) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path} must hold a mapping of sections")
     base = loaded.pop("base", None)
@@ -76,7 +93,7 @@ def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dic
         section, dot, name = key.partition(".")
         if not sep or not dot or not name:
             raise ValueError(f"Overrides look like section.key=value, got {item!r}")
-        conf.setdefault(section, {})[name] = yaml.safe_load(value)
+        conf.setdefault(section, {})[name] = _yaml(value)
     check_conf(conf)
     return conf
 

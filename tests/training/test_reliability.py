@@ -41,6 +41,17 @@ def test_unknown_config_keys_are_refused_naming_the_known_ones(tmp_path):
     assert conf["training"]["strategy"] == "ddp" and conf["model"]["unet_widths"] == [4, 8]
 
 
+def test_numbers_without_a_decimal_point_are_numbers(tmp_path):
+    # PyYAML alone reads 3e-5 as the string '3e-5', and training then failed inside torch
+    conf = load_conf(None, ["optim.lr=3e-5", "optim.decay_steps=[6000, 7e3]", "optim.eps=1E-8"])
+    assert conf["optim"]["lr"] == 3e-5 and conf["optim"]["decay_steps"] == [6000, 7000.0]
+    assert conf["optim"]["eps"] == 1e-8 and isinstance(conf["optim"]["decay_steps"][0], int)
+    (tmp_path / "lr.yaml").write_text("optim:\n  lr: 2e-4\ntraining:\n  precision: 32-true\n")
+    conf = load_conf(tmp_path / "lr.yaml", ["data.seed=3"])
+    assert conf["optim"]["lr"] == 2e-4 and conf["training"]["precision"] == "32-true"
+    assert conf["data"]["seed"] == 3
+
+
 def test_every_recipe_configuration_loads():
     from pathlib import Path
     confs = sorted(Path(__file__).parents[2].glob("recipes/*/conf/*.yaml"))
