@@ -153,6 +153,12 @@ def _embed_batch(batch, encoder: QueryEncoder, label_cache: Dict[str, np.ndarray
     return out
 
 
+def mean_audio_query(clips: Sequence) -> torch.Tensor:
+    """The normalised mean of ``clips``' audio embeddings ``[dim]``: a class's audio query."""
+    mean = np.mean([c.load_custom("audio_emb") for c in clips], axis=0)
+    return torch.nn.functional.normalize(torch.from_numpy(mean).float(), dim=0)
+
+
 def build_audio_query_bank(cuts: CutSet, n_per_class: int, seed: int = 0) -> QuerySet:
     """Test-time audio queries: per class, the normalised mean of ``n_per_class`` training
     clips' audio embeddings, drawn with ``seed`` (S = 5 for VGGSound, 1 for MUSIC)."""
@@ -167,9 +173,7 @@ def build_audio_query_bank(cuts: CutSet, n_per_class: int, seed: int = 0) -> Que
     embs = []
     for label in labels:
         pool = sorted(by_label[label], key=lambda c: c.id)
-        chosen = rng.sample(pool, min(n_per_class, len(pool)))
-        mean = np.mean([c.load_custom("audio_emb") for c in chosen], axis=0)
-        embs.append(torch.nn.functional.normalize(torch.from_numpy(mean).float(), dim=0))
+        embs.append(mean_audio_query(rng.sample(pool, min(n_per_class, len(pool)))))
     return QuerySet(labels, torch.stack(embs))
 
 

@@ -20,7 +20,7 @@ from lhotse.utils import Pathlike
 
 from ..config import AUDIO
 from ..utils import atomic_write
-from .embed import KINDS, check_unique_ids, cut_label
+from .embed import KINDS, check_unique_ids, cut_label, mean_audio_query
 from .recipes.common import CROP_SAMPLES
 
 
@@ -210,10 +210,8 @@ class MixtureDataset(torch.utils.data.Dataset):
                 if not batch["has_audio"][b, i] or rng.random() >= self.class_audio_query:
                     continue
                 pool = [c for c in by_label[cut_label(cut)] if c.has_custom("audio_emb")]
-                chosen = rng.sample(pool, min(rng.randint(1, self.class_audio_clips), len(pool)))
-                mean = np.mean([c.load_custom("audio_emb") for c in chosen], axis=0)
-                batch["audio_emb"][b, i] = torch.nn.functional.normalize(
-                    torch.from_numpy(mean).float(), dim=0)
+                n = min(rng.randint(1, self.class_audio_clips), len(pool))
+                batch["audio_emb"][b, i] = mean_audio_query(rng.sample(pool, n))
 
 
 def balance_labels(cuts: CutSet) -> CutSet:
