@@ -36,13 +36,17 @@ def energy_ratio_db(estimate: torch.Tensor, mixture: torch.Tensor) -> float:
 
 def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
                        progress: bool = True, audio_bank=None) -> List[dict]:
-    """Two rows per fixed mixture: ``present`` (text query of its first source) and
-    ``absent`` (text query of a seeded random class that is not in the mixture), each with
-    the estimate-to-mixture energy ratio in dB; with an ``audio_bank`` (the labels' audio
-    prototypes), two more, ``present+proto`` and ``absent+proto``: the same labels' text
-    composed with their prototypes (``omnisep separate --prototypes``), from the same pass."""
+    """Rows per fixed mixture: ``present`` (text query of its first source) and ``absent``
+    (text query of a seeded random class that is not in the mixture), each with the
+    estimate-to-mixture energy ratio in dB; with an ``audio_bank`` (the labels' audio
+    prototypes), ``present+proto`` and ``absent+proto``: the same labels' text composed
+    with their prototypes (``omnisep separate --prototypes``). Each form also as
+    ``<kind>+neg``: the two queries asked for together, each removing the other
+    (``omnisep separate --text A --text B``:
+    :func:`~omnisep_plugin.query.ops.remove_each_other`). All from one pass."""
     from tqdm.auto import tqdm
 
+    from .query.ops import remove_each_other
     from .query.spec import text_with_prototype
 
     def queries(label):
@@ -64,8 +68,12 @@ def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
         if not outside:
             continue
         present, absent = entry["sources"][0]["label"], rng.choice(outside)
-        todo = [(kind + suffix, label, q) for kind, label in (("present", present), ("absent", absent))
-                for suffix, q in queries(label).items()]
+        forms = {kind: queries(label) for kind, label in (("present", present), ("absent", absent))}
+        todo = []
+        for suffix in forms["present"]:
+            pair = torch.stack([forms["present"][suffix], forms["absent"][suffix]])
+            for tag, qs in ((suffix, pair), (suffix + "+neg", remove_each_other(pair))):
+                todo += [("present" + tag, present, qs[0]), ("absent" + tag, absent, qs[1])]
         with torch.no_grad():
             est = model(mix[None].to(device), torch.stack([q for *_, q in todo])[None].to(device))[0].cpu()
         for (kind, label, _), wav in zip(todo, est):

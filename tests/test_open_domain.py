@@ -47,8 +47,9 @@ def test_absent_rows_query_a_class_outside_each_mixture(corpus):
     emb = torch.tensor([[1.0 if i % 2 == 0 else -1.0] + [0.0] * 7 for i in range(len(labels))])
     rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, emb), progress=False)
     entries = json.loads(mixtures.read_text())["mixtures"]
-    assert len(rows) == 2 * len(entries)
-    for entry, present, absent in zip(entries, rows[::2], rows[1::2]):
+    assert len(rows) == 4 * len(entries)
+    assert [r["kind"] for r in rows[:4]] == ["present", "absent", "present+neg", "absent+neg"]
+    for entry, present, absent in zip(entries, rows[::4], rows[1::4]):
         inside = {s["label"] for s in entry["sources"]}
         assert present["kind"] == "present" and present["label"] == entry["sources"][0]["label"]
         assert absent["kind"] == "absent" and absent["label"] not in inside
@@ -57,6 +58,27 @@ def test_absent_rows_query_a_class_outside_each_mixture(corpus):
         assert (absent["ratio_db"] < -100) == (not keeps(absent["label"]))
     summary = od.absent_summary(rows)
     assert summary["absent_quieter_db"] == pytest.approx(summary["present_mean_db"] - summary["absent_mean_db"])
+    assert "absent+neg_quieter_db" in summary
+
+
+def test_absent_rows_with_neg_ask_for_both_each_removing_the_other(corpus):
+    """``+neg``: present and absent queried together, each with the other as its negative
+    (eq. 4, alpha 0.5): the sign-reading model keeps a source when 1.5 q0 - 0.5 n0 > 0."""
+    cuts, mixtures = corpus
+    from omnisep_plugin.query import QuerySet
+    labels = sorted({c.supervisions[0].custom["label"] for c in cuts})
+    first = [0.2, -0.2, 0.9, -0.9]
+    emb = torch.tensor([[c, (1 - c * c) ** 0.5] + [0.0] * 6 for c in first])
+    rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, emb), progress=False)
+    flips = 0
+    for i in range(0, len(rows), 4):
+        present, absent, present_neg, absent_neg = rows[i:i + 4]
+        assert (present_neg["kind"], absent_neg["kind"]) == ("present+neg", "absent+neg")
+        p, a = first[labels.index(present["label"])], first[labels.index(absent["label"])]
+        assert (present_neg["ratio_db"] > -100) == (1.5 * p - 0.5 * a > 0)
+        assert (absent_neg["ratio_db"] > -100) == (1.5 * a - 0.5 * p > 0)
+        flips += (present_neg["ratio_db"] > -100) != (present["ratio_db"] > -100)
+    assert flips > 0  # the negative changed some outcome: the rows are not the plain ones
 
 
 def test_absent_rows_with_prototypes_add_the_composed_queries_from_the_same_pass(corpus):
@@ -70,11 +92,16 @@ def test_absent_rows_with_prototypes_add_the_composed_queries_from_the_same_pass
     plain = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, text), progress=False)
     rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, text), progress=False,
                                  audio_bank=bank)
-    assert [r["kind"] for r in rows[:4]] == ["present", "present+proto", "absent", "absent+proto"]
-    assert [r for r in rows if "+" not in r["kind"]] == plain   # the same draws as without
-    for row, proto in zip(rows[::2], rows[1::2]):
-        assert proto["kind"] == row["kind"] + "+proto" and proto["label"] == row["label"]
-        assert (row["ratio_db"] > -100) != (proto["ratio_db"] > -100)
+    assert [r["kind"] for r in rows[:8]] == [
+        "present", "absent", "present+neg", "absent+neg",
+        "present+proto", "absent+proto", "present+proto+neg", "absent+proto+neg"]
+    assert [r for r in rows if "proto" not in r["kind"]] == plain   # the same draws as without
+    for row, proto in zip([r for r in rows if "proto" not in r["kind"]],
+                          [r for r in rows if "proto" in r["kind"]]):
+        assert proto["kind"] == row["kind"].replace("+neg", "") + "+proto" + (
+            "+neg" if "+neg" in row["kind"] else "") and proto["label"] == row["label"]
+        if "+neg" not in row["kind"]:
+            assert (row["ratio_db"] > -100) != (proto["ratio_db"] > -100)
     summary = od.absent_summary(rows)
     assert summary["absent+proto_quieter_db"] == pytest.approx(
         summary["present+proto_mean_db"] - summary["absent+proto_mean_db"])

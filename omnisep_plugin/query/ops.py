@@ -98,6 +98,23 @@ def negative_query(query: torch.Tensor, negative: torch.Tensor, alpha: float,
     return (1 - alpha) * query + alpha * negative
 
 
+def remove_each_other(queries: torch.Tensor, alpha: float = 0.5,
+                      variant: str = "omnisep") -> torch.Tensor:
+    """Stem queries ``[n, dim]`` where each removes the others: query i with the mean of the
+    other ``n - 1`` as its negative (eq. 4). What ``omnisep separate`` does with several
+    stems (:func:`omnisep_plugin.query.spec.build_queries`); one query is returned as it is.
+
+    Example:
+        >>> remove_each_other(torch.tensor([[1., 0.], [0., 1.]])).tolist()
+        [[1.5, -0.5], [-0.5, 1.5]]
+    """
+    n = queries.shape[0]
+    if n < 2:
+        return queries
+    others = (queries.sum(0, keepdim=True) - queries) / (n - 1)
+    return negative_query(queries, others, alpha, variant)
+
+
 class QueryMixup(nn.Module):
     """Training-time combination of the per-modality queries of each example.
 

@@ -382,21 +382,29 @@ def test_sigterm_removes_temporary_files_and_stale_ones_are_cleaned(assets, tmp_
 
 
 # ------------------------------------------------ several queries, residual, backends
-def test_repeated_text_gives_one_stem_per_query_equal_to_single_runs(assets, tmp_path):
-    r = run_in_process(assets, str(assets / "mix.wav"), "--out", str(tmp_path / "both"),
-                       "--text", "violin", "--text", "dog barking")
-    assert r.returncode == 0, r.output[-2000:]
-    for i, text in enumerate(("violin", "dog barking"), 1):
-        one = run_in_process(assets, str(assets / "mix.wav"), "--out", str(tmp_path / text),
-                             "--text", text)
-        assert one.returncode == 0, one.output[-2000:]
-        single = sf.read(tmp_path / text / "mix_est1.wav")[0]
-        stem = sf.read(tmp_path / "both" / f"mix_est{i}.wav")[0]
-        np.testing.assert_allclose(stem, single, atol=1e-6)
+def test_repeated_text_gives_one_stem_per_query_each_removing_the_others(assets, tmp_path):
+    """Stem i of `--text A --text B` is the single run `--text A --negative-text B` (eq. 4:
+    each stem removes the others); with --no-stem-negatives it is the single run `--text A`."""
+    mix = str(assets / "mix.wav")
+    texts = ("violin", "dog barking")
+    for flag, folder in (([], "both"), (["--no-stem-negatives"], "plain")):
+        r = run_in_process(assets, mix, "--out", str(tmp_path / folder), "--text", texts[0],
+                           "--text", texts[1], *flag)
+        assert r.returncode == 0, r.output[-2000:]
+    for i, (text, other) in enumerate((texts, texts[::-1]), 1):
+        for folder, extra in (("both", ["--negative-text", other]), ("plain", [])):
+            one = tmp_path / f"{folder}_{i}"
+            r = run_in_process(assets, mix, "--out", str(one), "--text", text, *extra)
+            assert r.returncode == 0, r.output[-2000:]
+            stem = sf.read(tmp_path / folder / f"mix_est{i}.wav")[0]
+            np.testing.assert_allclose(stem, sf.read(one / "mix_est1.wav")[0], atol=1e-6)
         side = json.loads((tmp_path / "both" / f"mix_est{i}.json").read_text())
         assert side["query"]["text"] == text and side["output"].endswith(f"mix_est{i}.wav")
+        assert side["stem_negatives"] == [3 - i]
     a, b = (sf.read(tmp_path / "both" / f"mix_est{i}.wav")[0] for i in (1, 2))
     assert np.abs(a - b).max() > 1e-4  # not the last query twice
+    plain = sf.read(tmp_path / "plain" / "mix_est1.wav")[0]
+    assert np.abs(a - plain).max() > 1e-4  # the other stem was removed
 
 
 def test_remove_writes_the_residual_and_estimate_plus_residual_is_the_mixture(assets, tmp_path):

@@ -59,6 +59,9 @@ def _stems(text, image, audio):
 @click.option("--negative-image", type=click.Path())
 @click.option("--negative-audio", type=click.Path())
 @click.option("--alpha", type=float, default=SEPARATE.alpha, help="Negative-query strength (eq. 4).")
+@click.option("--stem-negatives/--no-stem-negatives", default=True,
+              help="With several stems, each stem's query removes the other stems' queries "
+                   "(eq. 4 with --alpha; +1.1 to +1.2 dB SDRi on the test tables). Default: on.")
 @click.option("--query-aug", is_flag=True, help="Map the text onto the Query-Set's labels (eq. 5).")
 @click.option("--query-aug-temperature", type=float, default=SEPARATE.query_aug_temperature,
               help="0: the nearest label; > 0: labels weighted by softmax(cos / T).")
@@ -88,14 +91,15 @@ def _stems(text, image, audio):
 @click.option("--force", is_flag=True, help="Overwrite existing outputs (never an input).")
 @user_errors
 def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, audio, weights,
-             negative_text, negative_image, negative_audio, alpha, query_aug,
+             negative_text, negative_image, negative_audio, alpha, stem_negatives, query_aug,
              query_aug_temperature, query_set, prototypes, audio_prototypes, out_dir, remove,
              backend, mono, plot, window, batch_windows, overlap, device, force):
     """Keep what the query describes in each MIXTURE; write OUT/<name>_est1.wav + .json.
 
     A repeated query option (--text cello --text clarinet) gives one stem per query,
     <name>_est1.wav, <name>_est2.wav..., from one U-Net pass; with several modalities,
-    stem i composes the i-th value of each. --remove writes <name>_residual.wav: the
+    stem i composes the i-th value of each, and each stem removes the others
+    (--no-stem-negatives: not). --remove writes <name>_residual.wav: the
     mixture minus the estimate (the complementary mask). Any sample rate (resampled to the model's and back), any channel count (each channel
     separated, or --mono), any length (overlapping windows, bounded memory). All or
     nothing: if any input fails, no output of this run is written. The sidecar holds a
@@ -109,7 +113,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...pipelines import BUNDLES
     from ...query import QuerySet
     from ...query.presence import absent_warning, file_presence
-    from ...query.spec import QuerySpec, build_query
+    from ...query.spec import QuerySpec, build_queries
     from ...separation.backends import BackendSeparator, resolve_backend
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
@@ -151,7 +155,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                          f"{model.query_dim}")
     qs = QuerySet.load(query_set) if query_set else None
     protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
-    built = [build_query(encoder, spec, qs, protos) for spec in specs]
+    built = build_queries(encoder, specs, qs, protos, stem_negatives=stem_negatives)
     queries = torch.stack([q for q, _ in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)
