@@ -254,6 +254,44 @@ class OmniSep(BaseModel):
         wide.masker = widen_unet(self.masker, unet_widths, noise=noise, seed=seed).to(device)
         return wide
 
+    def with_more_masks(self, n_masks: int, noise: float = 0.0, seed: int = 0) -> "OmniSep":
+        """This model with ``n_masks`` intermediate masks instead of k, computing the same
+        final masks (eq. 2): new mask ``j`` copies mask ``j mod k`` (its U-Net output
+        channel and its query-projection row), and each of the copies of a mask takes an
+        equal share of its scale ``w``, so that ``sum_j w_j q_j M_j`` is unchanged.
+        ``noise`` (relative to the last convolution's weight spread) breaks the copies'
+        symmetry, on the copies only. More masks give the late-fusion head more room to
+        tell like classes apart, at the cost of a wider last convolution in training (the
+        exported graph folds the head into it: inference costs the same)."""
+        k, n_masks = self.n_masks, int(n_masks)
+        if n_masks < k:
+            raise ValueError(f"n_masks must be at least the model's {k}, got {n_masks}")
+        src = torch.arange(n_masks) % k
+        share = torch.bincount(src, minlength=k).to(self.mask_scale.dtype)[src]
+        more = copy.deepcopy(self)
+        old = self.masker.net.up[-1]
+        conv = nn.Conv2d(old.in_channels, n_masks, kernel_size=old.kernel_size,
+                         padding=old.padding, bias=old.bias is not None)
+        proj = nn.Linear(self.query_dim, n_masks)
+        gen = torch.Generator().manual_seed(int(seed))
+        with torch.no_grad():
+            weight = old.weight[src].clone()
+            copies = (torch.arange(n_masks) >= k).to(weight.dtype)[:, None, None, None]
+            weight += copies * float(noise) * old.weight.std() * torch.randn(
+                weight.shape, generator=gen).to(weight)
+            conv.weight.copy_(weight)
+            if old.bias is not None:
+                conv.bias.copy_(old.bias[src])
+            proj.weight.copy_(self.query_proj.weight[src])
+            proj.bias.copy_(self.query_proj.bias[src])
+        device = old.weight.device
+        more.masker.net.up[-1] = conv.to(device, memory_format=torch.channels_last)
+        more.masker.out_channels = n_masks
+        more.query_proj = proj.to(device)
+        more.mask_scale = nn.Parameter(self.mask_scale.detach()[src] / share)
+        more.n_masks = n_masks
+        return more
+
     # ------------------------------------------------------------ packaging
     def get_model_args(self) -> dict:
         """Plain-typed constructor arguments (safe for ``torch.load(weights_only=True)``)."""

@@ -114,3 +114,61 @@ def test_cli_widen_takes_the_widths_from_a_configuration(tmp_path):
     result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--conf", str(tmp_path / "wide.yaml")])
     assert result.exit_code == 0, result.output
     assert OmniSep.from_pretrained(str(out)).masker.widths == [6, 8, 8]
+
+
+@pytest.mark.parametrize("n_masks", [8, 7])  # every mask copied once, and uneven copies
+def test_more_masks_give_the_same_final_masks_and_train(n_masks):
+    model = tiny_omnisep().eval()
+    with torch.no_grad():
+        model.mask_scale.uniform_(0.5, 1.5)
+    more = model.with_more_masks(n_masks)
+    assert more.get_model_args() == {**model.get_model_args(), "n_masks": n_masks}
+    assert more.masker.get_config()["out_channels"] == n_masks
+    wav, query = torch.randn(2, 16000), torch.randn(2, 3, TINY_OMNISEP["query_dim"])
+    with torch.no_grad():
+        torch.testing.assert_close(more(wav, query), model(wav, query), rtol=1e-4, atol=1e-5)
+    model.train()
+    more.train()
+    sources = torch.randn(2, 3, 16000)
+    loss, more_loss = (m.compute_loss(sources.sum(1), sources, query) for m in (model, more))
+    torch.testing.assert_close(more_loss, loss, rtol=1e-4, atol=1e-6)
+    more_loss.backward()
+    k = model.n_masks
+    assert more.masker.net.up[-1].weight.grad[k:].abs().sum() > 0
+    assert more.query_proj.weight.grad[k:].abs().sum() > 0
+    with pytest.raises(ValueError, match="at least the model's 4"):
+        model.with_more_masks(3)
+
+
+def test_more_masks_noise_touches_only_the_copies_and_the_export_agrees(tmp_path):
+    from omnisep_plugin.separation.backends import BackendSeparator
+    model = tiny_omnisep().eval()
+    more = model.with_more_masks(8, noise=0.05, seed=1).eval()
+    k = model.n_masks
+    new, old = more.masker.net.up[-1].weight, model.masker.net.up[-1].weight
+    assert torch.equal(new[:k], old) and not torch.equal(new[k:], old)
+    torch.testing.assert_close(more.with_more_masks(8).masker.net.up[-1].weight, new)  # no copy
+    assert torch.equal(model.with_more_masks(8, noise=0.05, seed=1).masker.net.up[-1].weight, new)
+    wav, query = torch.randn(1, 16000), torch.randn(1, 2, TINY_OMNISEP["query_dim"])
+    with torch.no_grad():
+        assert (more(wav, query) - model(wav, query)).abs().max() > 0
+        fast = BackendSeparator(more, "onnxruntime")
+        torch.testing.assert_close(fast(wav, query), more(wav, query), rtol=1e-3, atol=1e-4)
+    more.save(tmp_path / "more.pth")
+    back = OmniSep.from_pretrained(str(tmp_path / "more.pth")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(back(wav, query), more(wav, query))
+
+
+def test_cli_widen_adds_masks(tmp_path):
+    small = tmp_path / "small.pth"
+    tiny_omnisep().save(small)
+    out = tmp_path / "more.pth"
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--n-masks", "8"])
+    assert result.exit_code == 0, result.output
+    assert "4 -> 8 masks" in result.output
+    loaded = OmniSep.from_pretrained(str(out))
+    assert loaded.n_masks == 8 and loaded.masker.widths == tiny_omnisep().masker.widths
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--n-masks", "2"])
+    assert result.exit_code != 0 and "at least the model's 4" in result.output
+    assert "Traceback" not in result.output

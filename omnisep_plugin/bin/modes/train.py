@@ -36,31 +36,41 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
               "least the old width).")
 @click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
               help="Take the widths from this training configuration's model.unet_widths.")
+@click.option("--n-masks", type=click.IntRange(1),
+              help="The new number k of intermediate masks (eq. 2), at least the old one.")
 @click.option("--noise", default=0.01, show_default=True, type=click.FloatRange(0),
               help="Symmetry-breaking noise, relative to each weight tensor's spread.")
 @click.option("--seed", default=0, show_default=True)
 @user_errors
-def widen(model, output, widths, conf_path, noise, seed):
-    """Write MODEL (an omnisep.pth, or a shipped name: omni) with a wider U-Net that starts
-    from what it learnt (Net2WiderNet); continue training it with ``omnisep train --init
-    OUTPUT``."""
+def widen(model, output, widths, conf_path, n_masks, noise, seed):
+    """Write MODEL (an omnisep.pth, or a shipped name: omni) with a wider U-Net and/or more
+    intermediate masks that starts from what it learnt (Net2WiderNet: copies of trained
+    channels); continue training it with ``omnisep train --init OUTPUT``."""
     from ...models import OmniSep
     from ...training.run import load_conf
-    if (widths is None) == (conf_path is None):
-        raise ValueError("Give the new widths: --widths W1,W2,... or --conf CONF")
+    if widths is not None and conf_path is not None:
+        raise ValueError("Give the new widths once: --widths W1,W2,... or --conf CONF")
+    small = OmniSep.from_pretrained(model)
+    old, old_masks = list(small.masker.widths), small.n_masks
     if conf_path is not None:
-        widths = [int(w) for w in load_conf(conf_path)["model"]["unet_widths"]]
-    else:
+        model_conf = load_conf(conf_path)["model"]
+        widths = [int(w) for w in model_conf["unet_widths"]]
+        n_masks = n_masks or int(model_conf.get("n_masks", old_masks))
+    elif widths is not None:
         try:
             widths = [int(w) for w in widths.split(",")]
         except ValueError:
             raise ValueError(f"--widths must be comma-separated integers, got {widths!r}") from None
-    small = OmniSep.from_pretrained(model)
-    old = list(small.masker.widths)
+    elif n_masks is None:
+        raise ValueError("Give the new widths (--widths W1,W2,... or --conf CONF) or --n-masks K")
+    widths, n_masks = widths or old, n_masks or old_masks
     wide = small.widened(widths, noise=noise if widths != old else 0.0, seed=seed)
+    if n_masks != old_masks:
+        wide = wide.with_more_masks(n_masks, noise=noise, seed=seed)
     wide.float().save(output)
     n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (small, wide))
-    click.echo(f"wrote {output}: U-Net {old} -> {widths}, {n_old:,} -> {n_new:,} parameters")
+    click.echo(f"wrote {output}: U-Net {old} -> {widths}, {old_masks} -> {n_masks} masks, "
+               f"{n_old:,} -> {n_new:,} parameters")
 
 
 @cli.command("make-mixtures", context_settings=CONTEXT)
