@@ -50,7 +50,8 @@ def test_text_queries_pick_their_own_source_from_the_example():
 def test_separate_cli_takes_model_omni(tmp_path):
     """Both present sources and one absent class, one pass: each text query is composed with
     its label's audio prototype (the bundle ships them), both present sources come out at
-    least 2 dB above the mixture (step 36,000: +3.7 and +7.5 dB) and are not flagged absent,
+    least 2 dB above the mixture (step 36,000, each stem removing the others: +5.9 and +8.9
+    dB; alone: +3.7 and +7.5 dB) and are not flagged absent,
     and the absent class comes out far quieter and is flagged, by omni's own energy threshold
     (the default model's similarity threshold is not used for omni)."""
     out = tmp_path / "out"
