@@ -65,7 +65,8 @@ def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soun
               help="Label embeddings (<prefix>_query_set.pt): the text queries.")
 @click.option("--audio-bank", type=click.Path(exists=True, dir_okay=False),
               help="The labels' audio prototypes (<prefix>_audio_bank.pt): also the text queries "
-                   "composed with them (kinds present+proto, absent+proto).")
+                   "composed with them (kinds present+proto, absent+proto); every form also as "
+                   "<kind>+neg, the two queries asked for together.")
 @click.option("--seed", default=0)
 @click.option("--device", default="cpu")
 @user_errors
@@ -87,14 +88,17 @@ def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, 
 @click.argument("dev_csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("--test", "test_csv", type=click.Path(exists=True, dir_okay=False),
               help="Rows to report the chosen threshold's error rates on (not chosen on).")
-@click.option("--kind", type=click.Choice(["text", "proto"]), default="text",
-              help="Which query form's rows: text alone, or text + audio prototype (+proto).")
+@click.option("--kind", type=click.Choice(["text", "proto", "text+neg", "proto+neg"]),
+              default="text",
+              help="Which query form's rows: text alone, or text + audio prototype (+proto); "
+                   "+neg: the present and absent queries asked for together, each removing "
+                   "the other.")
 @user_errors
 def energy_threshold(dev_csv, test_csv, kind):
     """Choose the query check's min_energy_db for a model on absent-targets rows of a dev
     set (fewest false alarms + misses), and report its rates there and on --test (Markdown)."""
     from ...open_domain import choose_energy_threshold, energy_flag_rates, read_rows, table_markdown
-    suffix = "" if kind == "text" else "+proto"
+    suffix = {"text": "", "proto": "+proto", "text+neg": "+neg", "proto+neg": "+proto+neg"}[kind]
     dev = read_rows(dev_csv)
     chosen = choose_energy_threshold(dev, suffix)
     rows = [("dev", dev)] + ([("test", read_rows(test_csv))] if test_csv else [])
