@@ -8,7 +8,8 @@
 #
 #   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU)
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
-#   bash recipes/omni/run.sh --stage 4 --widen wide   # then more capacity: conf/wide.yaml from small
+#   bash recipes/omni/run.sh --stage 4 --then wide    # then more capacity: conf/wide.yaml from small
+#   bash recipes/omni/run.sh --stage 4 --then "long_crops long_crops_b long_crops_c"   # fine-tunes, in turn
 #   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export the shipped `--model omni` bundle
 #   (replacing the package default instead, --bundle-dir omnisep_plugin/pretrained/default, only
 #   under the issue's rule: within 1 dB of the default on its instrument benchmark)
@@ -19,8 +20,9 @@
 # to MiniLM's text space on the whole corpus, 3 query embeddings + fixed mixtures (valid,
 # test = held-out recordings, test_loso = instruments of the held-out soundfont),
 # 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
-# validation SI-SDR, continue it to its max_steps (resumable; with --widen NAME, then widen it to
-# conf/NAME.yaml's U-Net and continue that), 5 separate the test sets,
+# validation SI-SDR, continue it to its max_steps (resumable; with --then "NAME ...", then train
+# each conf/NAME.yaml in turn from the previous run's weights, widened by `omnisep widen` to its
+# U-Net and masks where they are larger; the last one is the model), 5 separate the test sets,
 # 6 score (per category, present vs absent targets) -> $exp_root/results.md,
 # 7 (only with --stop-stage 7) export the bundle `--model omni` ($bundle_dir), 8 (only when asked) pack
 # the training corpus into one travelling archive of at most $pack_mib MiB (Opus audio) that
@@ -43,7 +45,7 @@ small=auto           # true: conf/small.yaml family; false: conf/train.yaml; aut
 models=""            # capacity candidates (conf/<name>.yaml); default: "small medium" on CPU
 compare_minutes=15   # training time each candidate gets before the best one is continued
 train_minutes=       # total training time of the kept model, counted across resumes (empty: max_steps)
-widen=               # e.g. wide: then continue the kept model widened to conf/<widen>.yaml's U-Net
+then=                # e.g. "long_crops": then train conf/<name>.yaml from the kept model's weights, in turn
 bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
@@ -113,15 +115,17 @@ train_model() {  # name, extra --set arguments...
 }
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  if [ ! -e "$exp_root/model" ] && [ -f "$state_dir/small_last.ckpt" ]; then
+  # $exp_root/base: the run the capacity comparison kept; $exp_root/model: the end of --then.
+  if [ ! -e "$exp_root/base" ] && [ -f "$state_dir/small_last.ckpt" ]; then
     log "continuing from the committed state $state_dir/small_last.ckpt (capacity already chosen: small)"
     mkdir -p "$exp_root/small/checkpoints" && cp "$state_dir/small_last.ckpt" "$exp_root/small/checkpoints/last.ckpt"
     cp "$state_dir/capacity.md" "$exp_root/capacity.md"
-    ln -sfn small "$exp_root/model"
-    models=small
+    ln -sfn small "$exp_root/base"
   fi
   set -- $models
-  if [ $# -gt 1 ]; then
+  if [ -e "$exp_root/base" ]; then
+    :  # chosen before (or the committed state): a rerun goes on from there
+  elif [ $# -gt 1 ]; then
     # The candidates train side by side, each on an equal share of the cores, for the same
     # wall time; then each final model is scored on the validation mixtures (text queries).
     threads=$(( $(nproc) / $# )); [ $threads -ge 1 ] || threads=1
@@ -136,26 +140,29 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     for name in $models; do
       [ -f "$exp_root/$name/compared" ] || { log "$name failed: $exp_root/$name.compare.log"; exit 1; }
     done
-    omnisep best-run $(for n in $models; do echo "$exp_root/$n"; done) --link "$exp_root/model" \
+    omnisep best-run $(for n in $models; do echo "$exp_root/$n"; done) --link "$exp_root/base" \
       --valid-cuts "$emb/omni_cuts_valid_embedded.jsonl.gz" --valid-mixtures "$emb/valid_mixtures.json" \
       > "$exp_root/capacity.md"
     cat "$exp_root/capacity.md" >&2
   else
-    mkdir -p "$exp_root" && ln -sfn "$models" "$exp_root/model"
+    mkdir -p "$exp_root" && ln -sfn "$models" "$exp_root/base"
   fi
-  best=$(basename "$(readlink "$exp_root/model")")
+  best=$(basename "$(readlink "$exp_root/base")")
   log "Stage 4: continuing $best (to max_steps, or --train-minutes of training in all)"
   train_model $best --set training.max_minutes=${train_minutes:-null}
-  if [ -n "$widen" ] && [ "$best" != "$widen" ]; then
-    if [ ! -f "$exp_root/$widen/checkpoints/last.ckpt" ]; then
-      log "Stage 4: widening $best to conf/$widen.yaml's U-Net (omnisep widen: the same function at step 0)"
-      mkdir -p "$exp_root/$widen"
-      omnisep widen "$exp_root/$best/omnisep.pth" "$exp_root/$widen/init.pth" --conf "$conf_dir/$widen.yaml"
+  prev=$best
+  for name in $then; do
+    [ "$name" = "$prev" ] && continue
+    if [ ! -f "$exp_root/$name/checkpoints/last.ckpt" ]; then
+      log "Stage 4: $prev's weights in conf/$name.yaml's U-Net and masks (omnisep widen: the same function at step 0)"
+      mkdir -p "$exp_root/$name"
+      omnisep widen "$exp_root/$prev/omnisep.pth" "$exp_root/$name/init.pth" --conf "$conf_dir/$name.yaml"
     fi
-    log "Stage 4: continuing $widen from $best's weights"
-    train_model $widen --init "$exp_root/$widen/init.pth"
-    ln -sfn $widen "$exp_root/model"
-  fi
+    log "Stage 4: training conf/$name.yaml from $prev's weights"
+    train_model $name --init "$exp_root/$name/init.pth"
+    prev=$name
+  done
+  ln -sfn $prev "$exp_root/model"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
