@@ -94,7 +94,8 @@ def read_rows(path) -> List[dict]:
 
 def absent_summary(rows: Sequence[dict]) -> Dict[str, float]:
     """Mean and median ratio of present and absent queries and the difference of the means
-    (dB), per query form (``present``/``absent``, and ``present+proto``/``absent+proto``).
+    (dB), per query form (``present``/``absent``, ``present+proto``/``absent+proto`` and each
+    with ``+neg``).
 
     Example:
         >>> rows = [{"kind": "present", "ratio_db": -6}, {"kind": "absent", "ratio_db": -22}]

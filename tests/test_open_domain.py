@@ -192,6 +192,9 @@ def test_energy_threshold_is_chosen_on_dev_rows_and_rated_on_test_rows(tmp_path)
                   write(tmp_path / "n.csv", [-3, -4, -25], [-30, -2, -40], "+proto+neg"))
     result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "both.csv"), "--kind", "proto+neg"])
     assert result.exit_code == 0 and "33.3% of 3" in result.output, result.output
+    result = CliRunner().invoke(cli, ["energy-threshold", str(tmp_path / "both.csv"), "--kind",
+                                      "proto+neg", "--at", "-1"])    # every present row flagged
+    assert result.exit_code == 0 and "| -1.00 | 100.0% of 3 | 0.0% of 3 |" in result.output, result.output
 
 
 def test_free_text_with_prototype_composes_the_description_with_its_nearest_labels_prototype():

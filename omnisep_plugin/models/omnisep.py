@@ -266,28 +266,28 @@ class OmniSep(BaseModel):
         k, n_masks = self.n_masks, int(n_masks)
         if n_masks < k:
             raise ValueError(f"n_masks must be at least the model's {k}, got {n_masks}")
-        src = torch.arange(n_masks) % k
-        share = torch.bincount(src, minlength=k).to(self.mask_scale.dtype)[src]
-        more = copy.deepcopy(self)
         old = self.masker.net.up[-1]
+        like = dict(device=old.weight.device, dtype=old.weight.dtype)
+        src = torch.arange(n_masks, device=like["device"]) % k
+        share = torch.bincount(src, minlength=k).to(like["dtype"])[src]
+        more = copy.deepcopy(self)
         conv = nn.Conv2d(old.in_channels, n_masks, kernel_size=old.kernel_size,
-                         padding=old.padding, bias=old.bias is not None)
-        proj = nn.Linear(self.query_dim, n_masks)
+                         padding=old.padding, bias=old.bias is not None, **like)
+        proj = nn.Linear(self.query_dim, n_masks, **like)
         gen = torch.Generator().manual_seed(int(seed))
         with torch.no_grad():
             weight = old.weight[src].clone()
-            copies = (torch.arange(n_masks) >= k).to(weight.dtype)[:, None, None, None]
-            weight += copies * float(noise) * old.weight.std() * torch.randn(
-                weight.shape, generator=gen).to(weight)
+            copies = (src != torch.arange(n_masks, device=like["device"])).to(like["dtype"])
+            weight += copies[:, None, None, None] * float(noise) * old.weight.std() * torch.randn(
+                weight.shape, generator=gen).to(**like)
             conv.weight.copy_(weight)
             if old.bias is not None:
                 conv.bias.copy_(old.bias[src])
             proj.weight.copy_(self.query_proj.weight[src])
             proj.bias.copy_(self.query_proj.bias[src])
-        device = old.weight.device
-        more.masker.net.up[-1] = conv.to(device, memory_format=torch.channels_last)
+        more.masker.net.up[-1] = conv.to(memory_format=torch.channels_last)
         more.masker.out_channels = n_masks
-        more.query_proj = proj.to(device)
+        more.query_proj = proj
         more.mask_scale = nn.Parameter(self.mask_scale.detach()[src] / share)
         more.n_masks = n_masks
         return more

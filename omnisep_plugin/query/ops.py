@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import SEPARATE
+
 MODALITIES = ("text", "image", "audio")
 NEGATIVE_VARIANTS = ("omnisep", "subtract", "interpolate")
 MIXUP_MODES = ("mixup", "random", "switch")
@@ -98,7 +100,7 @@ def negative_query(query: torch.Tensor, negative: torch.Tensor, alpha: float,
     return (1 - alpha) * query + alpha * negative
 
 
-def remove_each_other(queries: torch.Tensor, alpha: float = 0.5,
+def remove_each_other(queries: torch.Tensor, alpha: float = SEPARATE.alpha,
                       variant: str = "omnisep") -> torch.Tensor:
     """Stem queries ``[n, dim]`` where each removes the others: query i with the mean of the
     other ``n - 1`` as its negative (eq. 4). What ``omnisep separate`` does with several

@@ -13,7 +13,7 @@ built.
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -204,18 +204,28 @@ def build_query(encoder: QueryEncoder, spec: QuerySpec,
     return q, record
 
 
+class StemQuery(NamedTuple):
+    """One stem's query ``[dim]`` (negatives applied), its positive query ``[dim]`` (what to
+    keep, before any negative: what the query check compares the estimate with) and the
+    JSON-ready record of how they were built."""
+    query: torch.Tensor
+    positive: torch.Tensor
+    record: dict
+
+
 def build_queries(encoder: QueryEncoder, specs: Sequence[QuerySpec],
                   query_set: Optional[QuerySet] = None,
                   prototypes: Optional[QuerySet] = None,
-                  stem_negatives: bool = True) -> List[tuple]:
-    """One ``(query [dim], record)`` per stem of a multi-stem separation.
+                  stem_negatives: bool = True) -> List[StemQuery]:
+    """One :class:`StemQuery` per stem of a multi-stem separation.
 
     With ``stem_negatives`` and two or more stems, each stem's negative query (eq. 4, with
-    its spec's ``alpha``) is the mean of the *other* stems' positive queries, together with
-    its own ``negative_*`` if it has one: asking for a dog and a woman removes the woman
-    from the dog's stem and the dog from the woman's. This is the ``+neg`` column of the test
-    tables (the other source's query as the negative: +1.1 dB SDRi for ``--model omni`` and
-    +1.2 dB for ``default``, docs/results.md). With one stem it is :func:`build_query`.
+    its spec's ``alpha``) is the mean of the *other* stems' positive queries and of its own
+    ``negative_*`` if it has one (each of these weighs the same): asking for a dog and a
+    woman removes the woman from the dog's stem and the dog from the woman's. This is the
+    ``+neg`` column of the test tables (the other source's query as the negative: +1.1 dB
+    SDRi for ``--model omni`` and +1.2 dB for ``default``, docs/results.md). With one stem
+    the query is :func:`build_query`'s.
     """
     built = []
     for spec in specs:
@@ -231,5 +241,5 @@ def build_queries(encoder: QueryEncoder, specs: Sequence[QuerySpec],
             record["stem_negatives"] = [j + 1 for j in others]  # the est<j> files removed
         q = (positive if not negatives
              else negative_query(positive, torch.stack(negatives).mean(0), spec.alpha))
-        out.append((q, record))
+        out.append(StemQuery(q, positive, record))
     return out

@@ -129,7 +129,7 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     environment); ``callbacks`` are extra Lightning callbacks. ``init`` (``"default"`` or an
     ``omnisep.pth``) fine-tunes: the run starts from that model's weights and architecture
     (its ``model`` arguments replace the configuration's); a resumed run continues from its
-    checkpoint instead."""
+    checkpoint instead, with the architecture it started with (``exp_dir/conf.yaml``)."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
@@ -147,6 +147,14 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         raise FileExistsError(f"{exp_dir} already holds a run; pass --resume to continue it "
                               "or choose another experiment folder")
     start = None
+    written = exp_dir / "conf.yaml"
+    if resume and last.is_file() and written.is_file():
+        # the architecture the run has (an --init model's may differ from the configuration's)
+        model_args = yaml.safe_load(written.read_text()).get("model")
+        if model_args and conf["model"] != model_args:
+            logging.warning("--resume: the run's architecture (%s) replaces the configuration's "
+                            "model section", written)
+            conf["model"] = model_args
     if init is not None and not (resume and last.is_file()):
         from ..models import OmniSep
         start = OmniSep.from_pretrained(init)
@@ -158,7 +166,7 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     # only the global rank 0 writes the run's files.
     first = rank_zero_only.rank == 0
     if first:
-        with atomic_write(exp_dir / "conf.yaml") as tmp:
+        with atomic_write(written) as tmp:
             Path(tmp).write_text(yaml.safe_dump(conf, sort_keys=False))
     tr = conf["training"]
     if tr["keep_freed_memory"] and keep_freed_memory():

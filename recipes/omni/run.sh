@@ -116,6 +116,9 @@ train_model() {  # name, extra --set arguments...
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   # $exp_root/base: the run the capacity comparison kept; $exp_root/model: the end of --then.
+  if [ ! -e "$exp_root/base" ] && [ -L "$exp_root/model" ]; then  # a run from before --then
+    ln -sfn "$(readlink "$exp_root/model")" "$exp_root/base"
+  fi
   if [ ! -e "$exp_root/base" ] && [ -f "$state_dir/small_last.ckpt" ]; then
     log "continuing from the committed state $state_dir/small_last.ckpt (capacity already chosen: small)"
     mkdir -p "$exp_root/small/checkpoints" && cp "$state_dir/small_last.ckpt" "$exp_root/small/checkpoints/last.ckpt"
@@ -123,8 +126,8 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     ln -sfn small "$exp_root/base"
   fi
   set -- $models
-  if [ -e "$exp_root/base" ]; then
-    :  # chosen before (or the committed state): a rerun goes on from there
+  if [ -e "$exp_root/base" ]; then  # chosen before (or the committed state): go on from there
+    log "Stage 4: the capacity was chosen before ($exp_root/base -> $(readlink "$exp_root/base")); --models is not compared again"
   elif [ $# -gt 1 ]; then
     # The candidates train side by side, each on an equal share of the cores, for the same
     # wall time; then each final model is scored on the validation mixtures (text queries).
@@ -154,15 +157,19 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   for name in $then; do
     [ "$name" = "$prev" ] && continue
     if [ ! -f "$exp_root/$name/checkpoints/last.ckpt" ]; then
-      log "Stage 4: $prev's weights in conf/$name.yaml's U-Net and masks (omnisep widen: the same function at step 0)"
+      log "Stage 4: $prev's weights, grown to conf/$name.yaml's U-Net and masks where larger (omnisep widen)"
       mkdir -p "$exp_root/$name"
       omnisep widen "$exp_root/$prev/omnisep.pth" "$exp_root/$name/init.pth" --conf "$conf_dir/$name.yaml"
+      echo "$prev" > "$exp_root/$name/init_from"
+    elif [ "$(cat "$exp_root/$name/init_from" 2>/dev/null)" != "$prev" ]; then
+      log "Stage 4: warning: $exp_root/$name was started from $(cat "$exp_root/$name/init_from" 2>/dev/null || echo 'another model'), not $prev; resuming it as it is"
     fi
     log "Stage 4: training conf/$name.yaml from $prev's weights"
     train_model $name --init "$exp_root/$name/init.pth"
     prev=$name
   done
   ln -sfn $prev "$exp_root/model"
+  log "Stage 4: the model of stages 5-7: $exp_root/model -> $prev"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -407,6 +407,21 @@ def test_repeated_text_gives_one_stem_per_query_each_removing_the_others(assets,
     assert np.abs(a - plain).max() > 1e-4  # the other stem was removed
 
 
+def test_the_query_check_compares_each_stem_with_what_was_asked_for(assets, tmp_path, monkeypatch):
+    """The presence check gets each stem's positive query, not the one with the other stems
+    removed (its similarity threshold was calibrated on plain queries)."""
+    import omnisep_plugin.query.presence as presence
+    seen = []
+    real = presence.file_presence
+    monkeypatch.setattr(presence, "file_presence",
+                        lambda path, wavs, queries, *a: seen.append(queries) or real(path, wavs, queries, *a))
+    r = run_in_process(assets, str(assets / "mix.wav"), "--out", str(tmp_path), "--text", "violin",
+                       "--text", "dog barking")
+    assert r.returncode == 0, r.output[-2000:]
+    texts = ImageBindEncoder(assets / "ib.pth").embed_text(["violin", "dog barking"])
+    torch.testing.assert_close(seen[0], torch.nn.functional.normalize(texts, dim=-1))
+
+
 def test_remove_writes_the_residual_and_estimate_plus_residual_is_the_mixture(assets, tmp_path):
     for name, extra in (("keep", []), ("remove", ["--remove"])):
         r = run_in_process(assets, str(assets / "mix.wav"), "--out", str(tmp_path / name),

@@ -108,6 +108,13 @@ def test_train_init_starts_from_the_package(tmp_path):
     assert load_conf(tmp_path / "exp" / "conf.yaml")["model"] == start.get_model_args()
     params = dict(start.named_parameters())
     assert all(torch.equal(p, params[n]) for n, p in tuned.named_parameters())
+    # resumed with the same configuration (its model section is not --init's), the run keeps
+    # the architecture it started with instead of failing to load its checkpoint
+    conf["training"]["max_steps"] = 3
+    conf["model"] = {"query_dim": 8, "unet_widths": [2, 2]}
+    package = train(conf, tmp_path / "exp", tmp_path / "train.jsonl.gz", progress=False,
+                    init=str(tmp_path / "start.pth"), resume=True)
+    assert OmniSep.from_pretrained(package).get_model_args() == start.get_model_args()
     result = CliRunner().invoke(cli, ["train", "--train-cuts", str(tmp_path / "train.jsonl.gz"),
                                       "--exp-dir", str(tmp_path / "exp2"), "--init",
                                       str(tmp_path / "missing.pth")])

@@ -114,6 +114,23 @@ def test_cli_widen_takes_the_widths_from_a_configuration(tmp_path):
     result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--conf", str(tmp_path / "wide.yaml")])
     assert result.exit_code == 0, result.output
     assert OmniSep.from_pretrained(str(out)).masker.widths == [6, 8, 8]
+    assert OmniSep.from_pretrained(str(out)).n_masks == 4   # the configuration names none
+
+
+@pytest.mark.parametrize("conf,widths,n_masks", [
+    ("model:\n  unet_widths: [6, 8, 8]\n  n_masks: 8\n", [6, 8, 8], 8),   # both grow
+    ("model:\n  unet_widths: [2, 8, 8]\n  n_masks: 2\n", [4, 8, 8], 4),   # nothing shrinks
+    ("model:\n  n_masks: 6\n", [4, 8, 8], 6),                              # no widths given
+])
+def test_cli_widen_grows_to_the_configuration_where_it_is_larger(tmp_path, conf, widths, n_masks):
+    small = tmp_path / "small.pth"
+    tiny_omnisep().save(small)
+    (tmp_path / "c.yaml").write_text(conf)
+    out = tmp_path / "out.pth"
+    result = CliRunner().invoke(cli, ["widen", str(small), str(out), "--conf", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 0, result.output
+    grown = OmniSep.from_pretrained(str(out))
+    assert grown.masker.widths == widths and grown.n_masks == n_masks
 
 
 @pytest.mark.parametrize("n_masks", [8, 7])  # every mask copied once, and uneven copies
@@ -138,6 +155,9 @@ def test_more_masks_give_the_same_final_masks_and_train(n_masks):
     assert more.query_proj.weight.grad[k:].abs().sum() > 0
     with pytest.raises(ValueError, match="at least the model's 4"):
         model.with_more_masks(3)
+    half = tiny_omnisep().half().with_more_masks(8)   # new layers in the model's dtype
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+    assert half.masker.net.up[-1].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_more_masks_noise_touches_only_the_copies_and_the_export_agrees(tmp_path):

@@ -109,33 +109,35 @@ def test_prototypes_without_their_banks_or_a_text_are_clear_errors(tmp_path):
 
 def test_each_stem_removes_the_other_stems():
     cat, dog, puppy = (torch.tensor(Words.VECTORS[w]) for w in ("cat", "dog", "puppy"))
-    (q1, r1), (q2, r2) = build_queries(Words(), [QuerySpec(text="cat"), QuerySpec(text="dog")])
+    (q1, p1, r1), (q2, _, r2) = build_queries(Words(), [QuerySpec(text="cat"), QuerySpec(text="dog")])
+    assert torch.allclose(p1, cat)   # the positive query: what the query check compares with
     assert torch.allclose(q1, negative_query(cat, dog, 0.5))
     assert torch.allclose(q2, negative_query(dog, cat, 0.5))
     assert r1["stem_negatives"] == [2] and r2["stem_negatives"] == [1]
     # three stems: the mean of the two others; each stem's own alpha
     built = build_queries(Words(), [QuerySpec(text="cat", alpha=1.0), QuerySpec(text="dog"),
                                     QuerySpec(text="puppy")])
-    assert torch.allclose(built[0][0], negative_query(cat, (dog + puppy) / 2, 1.0))
-    assert built[2][1]["stem_negatives"] == [1, 2]
+    assert torch.allclose(built[0].query, negative_query(cat, (dog + puppy) / 2, 1.0))
+    assert built[2].record["stem_negatives"] == [1, 2]
 
 
 def test_stem_negatives_join_a_stems_own_negative_and_can_be_turned_off():
     cat, dog, thunder = (torch.tensor(Words.VECTORS[w]) for w in ("cat", "dog", "thunder"))
     specs = [QuerySpec(text="cat", negative_text="thunder"), QuerySpec(text="dog")]
-    (q1, _), (q2, _) = build_queries(Words(), specs)
+    (q1, p1, _), (q2, _, _) = build_queries(Words(), specs)
+    assert torch.allclose(p1, cat)
     assert torch.allclose(q1, negative_query(cat, (thunder + dog) / 2, 0.5))
     assert torch.allclose(q2, negative_query(dog, cat, 0.5))
     off = build_queries(Words(), specs, stem_negatives=False)
-    for (q, record), spec in zip(off, specs):
+    for (q, _, record), spec in zip(off, specs):
         assert torch.allclose(q, build_query(Words(), spec)[0]) and "stem_negatives" not in record
     # one stem: the same query as build_query, negatives or not
-    (q, record), = build_queries(Words(), specs[:1])
+    (q, _, record), = build_queries(Words(), specs[:1])
     assert torch.allclose(q, build_query(Words(), specs[0])[0]) and "stem_negatives" not in record
 
 
 def test_stem_negatives_use_the_other_stems_prototypes():
-    (q1, r1), _ = build_queries(Words(), [QuerySpec(text="cat", prototypes=True),
+    (q1, _, r1), _ = build_queries(Words(), [QuerySpec(text="cat", prototypes=True),
                                           QuerySpec(text="dog", prototypes=True)],
                                 LABELS, PROTOTYPES)
     cat = compose_query({"text": torch.tensor([0.0, 1.0]), "audio": torch.tensor([0.6, 0.8])})
@@ -146,7 +148,7 @@ def test_stem_negatives_use_the_other_stems_prototypes():
 def test_remove_each_other_on_tensors_is_what_build_queries_does():
     from omnisep_plugin.query import remove_each_other
     specs = [QuerySpec(text=w) for w in ("cat", "dog", "puppy")]
-    built = torch.stack([q for q, _ in build_queries(Words(), specs)])
+    built = torch.stack([b.query for b in build_queries(Words(), specs)])
     raw = torch.tensor([Words.VECTORS[w] for w in ("cat", "dog", "puppy")])
     assert torch.allclose(remove_each_other(raw), built, atol=1e-6)
     assert torch.equal(remove_each_other(raw[:1]), raw[:1])

@@ -93,14 +93,16 @@ def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, 
               help="Which query form's rows: text alone, or text + audio prototype (+proto); "
                    "+neg: the present and absent queries asked for together, each removing "
                    "the other.")
+@click.option("--at", "at_db", type=float,
+              help="Rate this min_energy_db (e.g. the shipped one) instead of choosing one.")
 @user_errors
-def energy_threshold(dev_csv, test_csv, kind):
+def energy_threshold(dev_csv, test_csv, kind, at_db):
     """Choose the query check's min_energy_db for a model on absent-targets rows of a dev
     set (fewest false alarms + misses), and report its rates there and on --test (Markdown)."""
     from ...open_domain import choose_energy_threshold, energy_flag_rates, read_rows, table_markdown
     suffix = {"text": "", "proto": "+proto", "text+neg": "+neg", "proto+neg": "+proto+neg"}[kind]
     dev = read_rows(dev_csv)
-    chosen = choose_energy_threshold(dev, suffix)
+    chosen = choose_energy_threshold(dev, suffix) if at_db is None else at_db
     rows = [("dev", dev)] + ([("test", read_rows(test_csv))] if test_csv else [])
     table = []
     for name, split_rows in rows:

@@ -156,7 +156,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     qs = QuerySet.load(query_set) if query_set else None
     protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
     built = build_queries(encoder, specs, qs, protos, stem_negatives=stem_negatives)
-    queries = torch.stack([q for q, _ in built])  # [n_stems, dim]
+    queries = torch.stack([b.query for b in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)
     created = not out.exists()
@@ -173,9 +173,10 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
                 checks = ([None] * len(built) if remove
-                          else file_presence(path, wav_tmps, queries, presence_encoder,
-                                             presence_config))
-                for p, wav_tmp, (query, record), presence in zip(planned, wav_tmps, built, checks):
+                          else file_presence(path, wav_tmps,
+                                             torch.stack([b.positive for b in built]),
+                                             presence_encoder, presence_config))
+                for p, wav_tmp, (_, _, record), presence in zip(planned, wav_tmps, built, checks):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
                     warnings.append(presence and absent_warning(name, presence))
                     write_sidecar(staged.path(p["json"]),

@@ -45,17 +45,22 @@ def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir,
 def widen(model, output, widths, conf_path, n_masks, noise, seed):
     """Write MODEL (an omnisep.pth, or a shipped name: omni) with a wider U-Net and/or more
     intermediate masks that starts from what it learnt (Net2WiderNet: copies of trained
-    channels); continue training it with ``omnisep train --init OUTPUT``."""
+    channels, the same function up to --noise); continue training it with ``omnisep train
+    --init OUTPUT``. With --conf, each size grows to the configuration's where that is
+    larger and is kept otherwise."""
     from ...models import OmniSep
     from ...training.run import load_conf
     if widths is not None and conf_path is not None:
         raise ValueError("Give the new widths once: --widths W1,W2,... or --conf CONF")
     small = OmniSep.from_pretrained(model)
     old, old_masks = list(small.masker.widths), small.n_masks
-    if conf_path is not None:
+    if conf_path is not None:  # grows to the configuration's sizes where they are larger
         model_conf = load_conf(conf_path)["model"]
-        widths = [int(w) for w in model_conf["unet_widths"]]
-        n_masks = n_masks or int(model_conf.get("n_masks", old_masks))
+        widths = [max(int(w), o) for w, o in zip(model_conf.get("unet_widths", old), old)]
+        if len(model_conf.get("unet_widths", old)) != len(old):
+            raise ValueError(f"{conf_path}: model.unet_widths has {len(model_conf['unet_widths'])} "
+                             f"levels, the model {len(old)}")
+        n_masks = n_masks or max(int(model_conf.get("n_masks", old_masks)), old_masks)
     elif widths is not None:
         try:
             widths = [int(w) for w in widths.split(",")]
@@ -66,7 +71,7 @@ def widen(model, output, widths, conf_path, n_masks, noise, seed):
     widths, n_masks = widths or old, n_masks or old_masks
     wide = small.widened(widths, noise=noise if widths != old else 0.0, seed=seed)
     if n_masks != old_masks:
-        wide = wide.with_more_masks(n_masks, noise=noise, seed=seed)
+        wide = wide.with_more_masks(n_masks, noise=noise, seed=seed + 1)
     wide.float().save(output)
     n_old, n_new = (sum(p.numel() for p in m.parameters()) for m in (small, wide))
     click.echo(f"wrote {output}: U-Net {old} -> {widths}, {old_masks} -> {n_masks} masks, "
