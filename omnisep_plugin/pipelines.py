@@ -107,13 +107,13 @@ offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/con
 # prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
 # recipes/omni (docs/results.md section 4).
 OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False,
-                     presence=PresenceConfig(min_energy_db=-9.2))
+                     presence=PresenceConfig(min_energy_db=-9.1))
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
 sounds of Debian data packages), same query space as DEFAULT; 16 kHz; text queries are
 composed with their label's audio prototype (``audio_prototypes.pt``). Not the default: it
 does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4). The
-query check flags absent targets by the energy cue alone, at its own threshold (-9.2 dB):
+query check flags absent targets by the energy cue alone, at its own threshold (-9.1 dB):
 DEFAULT's similarity threshold is not calibrated on it.""")
 BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI}
 for _bundle in BUNDLES.values():

@@ -6,10 +6,11 @@
 # `apt-get download` + `dpkg -x` (nothing is installed); every cut records its source
 # package, original file and license. Tables: omnisep_plugin/data/recipes/omni_tables/.
 #
-#   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU)
+#   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU;
+#                                                 # small is fine-tuned by long_crops, long_crops_b: `--model omni`)
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
 #   bash recipes/omni/run.sh --stage 4 --then wide    # then more capacity: conf/wide.yaml from small
-#   bash recipes/omni/run.sh --stage 4 --then "long_crops long_crops_b long_crops_c"   # fine-tunes, in turn
+#   bash recipes/omni/run.sh --stage 4 --then "long_crops long_crops_b long_crops_c"   # one fine-tune more
 #   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export the shipped `--model omni` bundle
 #   (replacing the package default instead, --bundle-dir omnisep_plugin/pretrained/default, only
 #   under the issue's rule: within 1 dB of the default on its instrument benchmark)
@@ -45,7 +46,8 @@ small=auto           # true: conf/small.yaml family; false: conf/train.yaml; aut
 models=""            # capacity candidates (conf/<name>.yaml); default: "small medium" on CPU
 compare_minutes=15   # training time each candidate gets before the best one is continued
 train_minutes=       # total training time of the kept model, counted across resumes (empty: max_steps)
-then=                # e.g. "long_crops": then train conf/<name>.yaml from the kept model's weights, in turn
+then=auto            # then train conf/<name>.yaml in turn from the previous run's weights ("": none;
+                     # auto: "long_crops long_crops_b" with small, the shipped model; nothing on a GPU)
 bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
@@ -64,6 +66,7 @@ gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
 [ "$device" = auto ] && device=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
 [ "$small" = auto ] && small=$([ "$gpu" = 1 ] && echo false || echo true)
 [ -n "$models" ] || models=$([ "$small" = true ] && echo "small medium" || echo "train")
+[ "$then" = auto ] && then=$([ "$small" = true ] && echo "long_crops long_crops_b" || echo "")
 emb=$data_dir/embedded
 m=$data_dir/manifests
 augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"

@@ -33,8 +33,8 @@ def test_omni_bundle_is_shipped_small_and_loads():
 
 def test_text_queries_pick_their_own_source_from_the_example():
     """Each label's text query brings its own recording out at least 2 dB above the mixture
-    (the shipped step-36,000 model, plain text queries: dog barking +2.1 dB, woman speaking
-    +8.4 dB SDRi), and its estimate is closer to that source than to the other one."""
+    (the shipped model, long_crops_b, plain text queries: dog barking +2.8 dB, woman speaking
+    +5.9 dB SDRi), and its estimate is closer to that source than to the other one."""
     model, encoder = OMNI.get_model(), OMNI.get_encoder()
     mix, _ = sf.read(OMNI.example, dtype="float32")
     sources = {lab: sf.read(p, dtype="float32")[0] for lab, p in OMNI.example_sources().items()}
@@ -50,8 +50,8 @@ def test_text_queries_pick_their_own_source_from_the_example():
 def test_separate_cli_takes_model_omni(tmp_path):
     """Both present sources and one absent class, one pass: each text query is composed with
     its label's audio prototype (the bundle ships them), both present sources come out at
-    least 2 dB above the mixture (step 36,000, each stem removing the others: +5.9 and +8.9
-    dB; alone: +3.7 and +7.5 dB) and are not flagged absent,
+    least 2 dB above the mixture (long_crops_b, each stem removing the others: +7.5 and +5.5
+    dB; alone: +4.8 and +4.2 dB) and are not flagged absent,
     and the absent class comes out far quieter and is flagged, by omni's own energy threshold
     (the default model's similarity threshold is not used for omni)."""
     out = tmp_path / "out"
