@@ -197,11 +197,8 @@ def build_query(encoder: QueryEncoder, spec: QuerySpec,
     equal weight, with the audio prototype of its nearest ``query_set`` label from
     ``prototypes`` (:func:`prototype_for`; the record's ``prototype`` and
     ``negative_prototype`` say which label and cosine)."""
-    record = {"query": asdict(spec)}
-    q, negative = _positive_and_negative(encoder, spec, query_set, prototypes, record)
-    if negative is not None:
-        q = negative_query(q, negative, spec.alpha)
-    return q, record
+    query, _, record = build_queries(encoder, [spec], query_set, prototypes)[0]
+    return query, record
 
 
 class StemQuery(NamedTuple):

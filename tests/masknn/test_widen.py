@@ -69,20 +69,27 @@ def test_widen_refuses_narrowing_other_depths_and_negative_noise():
         widen_unet(net, [8, 16, 16], noise=-1)
 
 
+def _assert_same_function_and_backward(model, grown, n_src):
+    """``grown`` separates as ``model`` in eval mode and gives the same loss in training mode
+    (batch statistics); then the loss is back-propagated through ``grown``."""
+    wav, query = torch.randn(2, 16000), torch.randn(2, n_src, TINY_OMNISEP["query_dim"])
+    model.eval()
+    grown.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grown(wav, query), model(wav, query), rtol=1e-4, atol=1e-5)
+    model.train()
+    grown.train()
+    sources = torch.randn(2, n_src, 16000)
+    loss, grown_loss = (m.compute_loss(sources.sum(1), sources, query) for m in (model, grown))
+    torch.testing.assert_close(grown_loss, loss, rtol=1e-4, atol=1e-6)
+    grown_loss.backward()
+
+
 def test_widened_omnisep_separates_as_before_and_trains():
     model = tiny_omnisep().eval()
     wide = model.widened([8, 16, 12], noise=0.0)
     assert wide.get_model_args() == {**model.get_model_args(), "unet_widths": [8, 16, 12]}
-    wav, query = torch.randn(2, 16000), torch.randn(2, 2, TINY_OMNISEP["query_dim"])
-    with torch.no_grad():
-        torch.testing.assert_close(wide(wav, query), model(wav, query), rtol=1e-4, atol=1e-5)
-    # training mode (batch statistics) gives the same loss, and gradients reach the copies
-    model.train()
-    wide.train()
-    sources = torch.randn(2, 2, 16000)
-    loss, wide_loss = (m.compute_loss(sources.sum(1), sources, query) for m in (model, wide))
-    torch.testing.assert_close(wide_loss, loss, rtol=1e-4, atol=1e-6)
-    wide_loss.backward()
+    _assert_same_function_and_backward(model, wide, n_src=2)
     assert wide.masker.net.down[0].weight.grad[4:].abs().sum() > 0
 
 
@@ -141,15 +148,7 @@ def test_more_masks_give_the_same_final_masks_and_train(n_masks):
     more = model.with_more_masks(n_masks)
     assert more.get_model_args() == {**model.get_model_args(), "n_masks": n_masks}
     assert more.masker.get_config()["out_channels"] == n_masks
-    wav, query = torch.randn(2, 16000), torch.randn(2, 3, TINY_OMNISEP["query_dim"])
-    with torch.no_grad():
-        torch.testing.assert_close(more(wav, query), model(wav, query), rtol=1e-4, atol=1e-5)
-    model.train()
-    more.train()
-    sources = torch.randn(2, 3, 16000)
-    loss, more_loss = (m.compute_loss(sources.sum(1), sources, query) for m in (model, more))
-    torch.testing.assert_close(more_loss, loss, rtol=1e-4, atol=1e-6)
-    more_loss.backward()
+    _assert_same_function_and_backward(model, more, n_src=3)
     k = model.n_masks
     assert more.masker.net.up[-1].weight.grad[k:].abs().sum() > 0
     assert more.query_proj.weight.grad[k:].abs().sum() > 0

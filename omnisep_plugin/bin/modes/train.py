@@ -56,10 +56,11 @@ def widen(model, output, widths, conf_path, n_masks, noise, seed):
     old, old_masks = list(small.masker.widths), small.n_masks
     if conf_path is not None:  # grows to the configuration's sizes where they are larger
         model_conf = load_conf(conf_path)["model"]
-        widths = [max(int(w), o) for w, o in zip(model_conf.get("unet_widths", old), old)]
-        if len(model_conf.get("unet_widths", old)) != len(old):
-            raise ValueError(f"{conf_path}: model.unet_widths has {len(model_conf['unet_widths'])} "
-                             f"levels, the model {len(old)}")
+        conf_widths = model_conf.get("unet_widths", old)
+        if len(conf_widths) != len(old):
+            raise ValueError(f"{conf_path}: model.unet_widths has {len(conf_widths)} levels, "
+                             f"the model {len(old)}")
+        widths = [max(int(w), o) for w, o in zip(conf_widths, old)]
         n_masks = n_masks or max(int(model_conf.get("n_masks", old_masks)), old_masks)
     elif widths is not None:
         try:
