@@ -35,6 +35,9 @@ class OmniSepBundle:
             ``False``, ``omnisep separate`` flags absent targets by the energy cue alone.
         presence: the query check's thresholds for this model (``min_energy_db`` chosen
             on its own dev mixtures where it differs from the default's).
+        audio_label: ``omnisep separate`` composes an audio example with the text of its
+            nearest label by default (``--audio-label``; measured on this model's dev
+            mixtures, ``recipes/omni/local/choose_audio_label.py``).
     """
 
     name: str
@@ -42,6 +45,7 @@ class OmniSepBundle:
     sample_rate: int = 16000
     presence_similarity: bool = True
     presence: PresenceConfig = PRESENCE
+    audio_label: bool = False
 
     @property
     def model(self) -> Path:
@@ -107,11 +111,12 @@ offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/con
 # prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
 # recipes/omni (docs/results.md section 4).
 OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False,
-                     presence=PresenceConfig(min_energy_db=-9.1))
+                     presence=PresenceConfig(min_energy_db=-9.1), audio_label=True)
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
 sounds of Debian data packages), same query space as DEFAULT; 16 kHz; text queries are
-composed with their label's audio prototype (``audio_prototypes.pt``). Not the default: it
+composed with their label's audio prototype (``audio_prototypes.pt``), audio examples with
+their nearest label's text (``audio_label``). Not the default: it
 does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4). The
 query check flags absent targets by the energy cue alone, at its own threshold (-9.1 dB):
 DEFAULT's similarity threshold is not calibrated on it.""")

@@ -9,6 +9,8 @@ sources, the target is queried as:
 - ``audio``: the class's audio query bank entry (mean of S training clips);
 - ``composed``: ``normalize(w_t text + w_i image + w_a audio)`` (default weights 2, 2, 1 as
   in the official code);
+- ``audio+label``: the audio query composed with the text of its nearest Query-Set label
+  (``omnisep separate --audio-label``; the label is found from the audio, not given);
 - ``<kind>+neg``: each of the above with the other source's query of the same kind as the
   negative query (eq. 4, ``alpha`` 0.5);
 - ``free_text`` / ``free_text+aug``: the class's free-text description, without and with
@@ -31,7 +33,7 @@ from ..config import SEPARATE
 from ..data.mixtures import load_test_mixtures, render_mixture
 from ..query.ops import compose_query, negative_query
 from ..query.query_set import QuerySet
-from ..query.spec import text_with_prototype
+from ..query.spec import audio_with_label, text_with_prototype
 from ..utils import atomic_write
 
 DEFAULT_COMPOSE_WEIGHTS = SEPARATE.compose_weights_dict
@@ -52,6 +54,8 @@ def source_queries(cut, label: str, query_set, audio_bank, free_text, compose_we
     parts = {k: v for k, v in q.items() if k in compose_weights}
     if len(parts) > 1:
         q["composed"] = compose_query(parts, {k: compose_weights[k] for k in parts})
+    if "audio" in q and query_set is not None:
+        q["audio+label"] = audio_with_label(q["audio"], query_set)
     ft = _lookup(free_text, label)
     if ft is not None:
         q["free_text"] = ft

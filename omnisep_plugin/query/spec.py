@@ -3,8 +3,10 @@
 A spec names what to keep (text, image file, audio example, composed with weights), what
 to remove (negative text / image / audio, eq. 4 with ``alpha``) and whether a text query is
 mapped onto the Query-Set (Query-Aug, eq. 5: nearest label, or the similarity-weighted
-form with ``query_aug_temperature`` > 0) and whether a text query is composed with the
-audio prototype of its nearest label (``prototypes``: :func:`prototype_for`).
+form with ``query_aug_temperature`` > 0), whether a text query is composed with the
+audio prototype of its nearest label (``prototypes``: :func:`prototype_for`) and whether an
+audio example is composed with the text of its nearest label (``audio_label``:
+:func:`audio_with_label`).
 :func:`build_query` (one stem) and :func:`build_queries` (several; each removes the
 others) embed it with a :class:`~omnisep_plugin.query.base.QueryEncoder` and
 applies :func:`compose_query` and :func:`negative_query`: the one place the CLI's query is
@@ -33,7 +35,9 @@ MAX_AUDIO_QUERY_SECONDS = 60.0
 class QuerySpec:
     """What to keep (``text``/``image``/``audio``, composed with ``weights``) and what to
     remove (``negative_*``, eq. 4 with ``alpha``); ``query_aug`` maps the text onto the
-    Query-Set (eq. 5; nearest label, or softmax-weighted with ``query_aug_temperature``)."""
+    Query-Set (eq. 5; nearest label, or softmax-weighted with ``query_aug_temperature``);
+    ``prototypes`` composes a text with its nearest label's audio prototype, ``audio_label``
+    an audio example with its nearest label's text."""
     text: Optional[str] = None
     image: Optional[str] = None
     audio: Optional[str] = None
@@ -45,6 +49,7 @@ class QuerySpec:
     query_aug: bool = False
     query_aug_temperature: float = 0.0
     prototypes: bool = False
+    audio_label: bool = False
 
     def positives(self) -> Dict[str, str]:
         return {k: v for k, v in (("text", self.text), ("image", self.image),
@@ -81,6 +86,8 @@ class QuerySpec:
             raise ValueError("Query-Aug applies to a text query: give --text")
         if self.prototypes and self.text is None and self.negative_text is None:
             raise ValueError("Audio prototypes apply to a text query: give --text")
+        if self.audio_label and self.audio is None and self.negative_audio is None:
+            raise ValueError("Audio labels apply to an audio query: give --audio")
         if not self.query_aug_temperature >= 0 or math.isinf(self.query_aug_temperature):
             raise ValueError(f"The Query-Aug temperature must be finite and >= 0, got "
                              f"{self.query_aug_temperature}")
@@ -140,6 +147,36 @@ def text_with_prototype(text: torch.Tensor, query_set: QuerySet, prototypes: Que
     return text if proto is None else compose_query({"text": text, "audio": proto})
 
 
+def audio_with_label(audio: torch.Tensor, query_set: QuerySet,
+                     min_similarity: float = SEPARATE.audio_label_min_similarity) -> torch.Tensor:
+    """An audio embedding ``[dim]`` composed at equal weight with the text embedding of its
+    nearest ``query_set`` label (the audio alone below ``min_similarity``): the query
+    ``--audio-label`` gives an audio example. The bound audio encoder lands next to the text
+    of the clip's label, so the nearest label is found as Query-Aug finds a text's (eq. 5).
+
+    Example:
+        >>> qs = QuerySet(["dog", "cat"], torch.tensor([[1., 0.], [0., 1.]]))
+        >>> [round(v, 4) for v in audio_with_label(torch.tensor([0.8, 0.6]), qs).tolist()]
+        [0.9487, 0.3162]
+        >>> [round(v, 4) for v in audio_with_label(torch.tensor([0.8, 0.6]), qs, min_similarity=0.9).tolist()]
+        [0.8, 0.6]
+    """
+    text = prototype_for(audio, query_set, query_set, min_similarity)[0]
+    return audio if text is None else compose_query({"text": text, "audio": audio})
+
+
+def _with_label(queries: Dict[str, torch.Tensor], query_set, record: dict,
+                key: str) -> Dict[str, torch.Tensor]:
+    """``queries`` with the audio example's nearest label's text as its text part (unless a
+    text was given); what was chosen goes to ``record[key]``."""
+    if "audio" not in queries or "text" in queries:
+        return queries
+    text, label, sim = prototype_for(queries["audio"], query_set, query_set,
+                                     SEPARATE.audio_label_min_similarity)
+    record[key] = {"label": label, "similarity": round(sim, 4), "used": text is not None}
+    return queries if text is None else {**queries, "text": text}
+
+
 def _with_prototype(queries: Dict[str, torch.Tensor], query_set, prototypes, record: dict,
                     key: str) -> Dict[str, torch.Tensor]:
     """``queries`` with the text's audio prototype as its audio part (unless an audio
@@ -159,6 +196,8 @@ def _check_banks(encoder: QueryEncoder, spec: QuerySpec, query_set, prototypes) 
                              f"{list(encoder.modalities)}")
     if spec.query_aug and query_set is None:
         raise ValueError("Query-Aug needs a Query-Set (--query-set PATH)")
+    if spec.audio_label and query_set is None:
+        raise ValueError("Audio labels need a Query-Set (--query-set PATH)")
     if spec.prototypes and (query_set is None or prototypes is None):
         raise ValueError("Audio prototypes need a Query-Set (--query-set PATH) and a bank of "
                          "prototypes (--audio-prototypes PATH)")
@@ -176,6 +215,8 @@ def _positive_and_negative(encoder: QueryEncoder, spec: QuerySpec, query_set, pr
     positives = {m: _embed(encoder, m, v) for m, v in spec.positives().items()}
     if spec.prototypes:  # from the user's own text, before Query-Aug replaces it
         positives = _with_prototype(positives, query_set, prototypes, record, "prototype")
+    if spec.audio_label:
+        positives = _with_label(positives, query_set, record, "audio_label")
     if spec.query_aug:
         _, labels = query_set.nearest(positives["text"][None])
         positives["text"] = query_set.augment(positives["text"][None],
@@ -185,6 +226,8 @@ def _positive_and_negative(encoder: QueryEncoder, spec: QuerySpec, query_set, pr
     negatives = {m: _embed(encoder, m, v) for m, v in spec.negatives().items()}
     if spec.prototypes:
         negatives = _with_prototype(negatives, query_set, prototypes, record, "negative_prototype")
+    if spec.audio_label:
+        negatives = _with_label(negatives, query_set, record, "negative_audio_label")
     return positive, (compose_query(negatives) if negatives else None)
 
 
@@ -196,7 +239,10 @@ def build_query(encoder: QueryEncoder, spec: QuerySpec,
     With ``spec.prototypes``, a text query (positive and negative alike) is composed, with
     equal weight, with the audio prototype of its nearest ``query_set`` label from
     ``prototypes`` (:func:`prototype_for`; the record's ``prototype`` and
-    ``negative_prototype`` say which label and cosine)."""
+    ``negative_prototype`` say which label and cosine). With ``spec.audio_label``, an audio
+    example (positive and negative alike) without a text is composed, with equal weight,
+    with the text of its nearest ``query_set`` label (:func:`audio_with_label`; the record's
+    ``audio_label`` and ``negative_audio_label``)."""
     query, _, record = build_queries(encoder, [spec], query_set, prototypes)[0]
     return query, record
 

@@ -92,6 +92,31 @@ def test_no_prototypes_gives_the_plain_text_query(tmp_path):
     assert np.abs(runs["--prototypes"][0] - runs["--no-prototypes"][0]).max() > 1e-3
 
 
+def test_an_audio_example_is_composed_with_its_nearest_label_for_omni_only(tmp_path):
+    """`--model omni` maps an audio example onto its nearest label (each example source onto
+    its own: cosines 0.35 and 0.48, above the 0.3 floor) and composes the two; with
+    `--no-audio-label` the example is the query alone; `default` does not do it unasked."""
+    runs = {}
+    for model, label, flag in (("omni", "dog barking", None), ("omni", "woman speaking", None),
+                               ("omni", "dog barking", "--no-audio-label"),
+                               ("default", "dog barking", None)):
+        out = tmp_path / f"{model}-{label}-{flag}"
+        example = OMNI.example_sources()[label]
+        result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", model,
+                                          "--audio", str(example), "--out", str(out),
+                                          *([flag] if flag else [])])
+        assert result.exit_code == 0, result.output
+        runs[model, label, flag] = (sf.read(out / "example_mixture_est1.wav")[0],
+                                    json.loads((out / "example_mixture_est1.json").read_text()))
+    for label in ("dog barking", "woman speaking"):
+        record = runs["omni", label, None][1]["audio_label"]
+        assert record["label"] == label and record["used"] and record["similarity"] >= 0.3
+    assert "audio_label" not in runs["omni", "dog barking", "--no-audio-label"][1]
+    assert "audio_label" not in runs["default", "dog barking", None][1]
+    with_label, without = runs["omni", "dog barking", None][0], runs["omni", "dog barking", "--no-audio-label"][0]
+    assert np.abs(with_label - without).max() > 1e-3
+
+
 def test_export_bundle_ships_prototypes_of_every_label_or_refuses(tmp_path):
     from omnisep_plugin.pipelines import export_bundle
     from omnisep_plugin.query import QuerySet

@@ -1,5 +1,6 @@
 """The query a user describes: audio examples are read in bounded memory and checked; text
-queries composed with their nearest label's audio prototype."""
+queries composed with their nearest label's audio prototype; audio examples composed with
+their nearest label's text."""
 import numpy as np
 import pytest
 import soundfile as sf
@@ -7,8 +8,9 @@ import torch
 
 from omnisep_plugin.query import QuerySet, compose_query, negative_query
 from omnisep_plugin.query.base import QueryEncoder
-from omnisep_plugin.query.spec import (MAX_AUDIO_QUERY_SECONDS, QuerySpec, build_queries,
-                                       build_query, embed_audio_file)
+from omnisep_plugin.evaluation.fixed_mixtures import source_queries
+from omnisep_plugin.query.spec import (MAX_AUDIO_QUERY_SECONDS, QuerySpec, audio_with_label,
+                                       build_queries, build_query, embed_audio_file)
 
 
 class Recorder(QueryEncoder):
@@ -105,6 +107,65 @@ def test_prototypes_without_their_banks_or_a_text_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="3-d embeddings"):
         build_query(Words(), QuerySpec(text="cat", prototypes=True), LABELS,
                     QuerySet(["cat"], torch.ones(1, 3)))
+
+
+OWL = QuerySet(["dog", "cat", "owl"], torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, -0.8]]))
+
+
+def _example(tmp_path, name="example.wav"):
+    path = tmp_path / name
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+    return str(path)
+
+
+def test_an_audio_example_is_composed_with_its_nearest_labels_text(tmp_path):
+    example = _example(tmp_path)      # Words embeds any audio as [0, -1]: cosine 0.8 to "owl"
+    q, record = build_query(Words(), QuerySpec(audio=example, audio_label=True), OWL)
+    assert torch.allclose(q, compose_query({"text": torch.tensor([0.6, -0.8]),
+                                            "audio": torch.tensor([0.0, -1.0])}))
+    assert record["audio_label"] == {"label": "owl", "similarity": 0.8, "used": True}
+    plain, plain_record = build_query(Words(), QuerySpec(audio=example), OWL)
+    assert torch.allclose(plain, torch.tensor([0.0, -1.0])) and "audio_label" not in plain_record
+
+
+def test_an_audio_example_far_from_every_label_or_given_with_a_text_is_kept_as_it_is(tmp_path):
+    example = _example(tmp_path)
+    q, record = build_query(Words(), QuerySpec(audio=example, audio_label=True), LABELS)
+    assert torch.allclose(q, torch.tensor([0.0, -1.0]))     # cosines 0 and -1 < 0.3
+    assert record["audio_label"] == {"label": "dog", "similarity": 0.0, "used": False}
+    q, record = build_query(Words(), QuerySpec(text="cat", audio=example, audio_label=True), OWL)
+    assert torch.allclose(q, compose_query({"text": torch.tensor([0.0, 1.0]),
+                                            "audio": torch.tensor([0.0, -1.0])}))
+    assert "audio_label" not in record
+
+
+def test_audio_labels_apply_to_the_negative_audio_too(tmp_path):
+    q, record = build_query(Words(), QuerySpec(text="dog", negative_audio=_example(tmp_path),
+                                               audio_label=True), OWL)
+    owl = compose_query({"text": torch.tensor([0.6, -0.8]), "audio": torch.tensor([0.0, -1.0])})
+    assert torch.allclose(q, negative_query(torch.tensor([1.0, 0.0]), owl, 0.5))
+    assert record["negative_audio_label"]["label"] == "owl"
+
+
+def test_audio_labels_without_a_query_set_or_an_audio_query_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="Audio labels need a Query-Set"):
+        build_query(Words(), QuerySpec(audio=_example(tmp_path), audio_label=True), None)
+    with pytest.raises(ValueError, match="apply to an audio query"):
+        QuerySpec(text="cat", audio_label=True).validate()
+
+
+class _Cut:
+    def has_custom(self, name):
+        return False
+
+
+def test_the_test_tables_audio_label_kind_is_what_audio_label_gives():
+    bank = QuerySet(["cat", "owl"], torch.tensor([[0.0, 1.0], [0.0, -1.0]]))
+    q = source_queries(_Cut(), "owl", OWL, bank, None, {"text": 1.0, "audio": 1.0})
+    assert torch.allclose(q["audio+label"], audio_with_label(torch.tensor([0.0, -1.0]), OWL))
+    assert torch.allclose(q["audio+label"], compose_query({"text": torch.tensor([0.6, -0.8]),
+                                                           "audio": torch.tensor([0.0, -1.0])}))
+    assert "audio+label" not in source_queries(_Cut(), "owl", None, bank, None, {"audio": 1.0})
 
 
 def test_each_stem_removes_the_other_stems():

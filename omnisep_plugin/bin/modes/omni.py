@@ -155,8 +155,8 @@ def category_report(model_dir, mixtures, loso_mixtures, classes):
                                 table_markdown, target_labels)
     model_dir = Path(model_dir)
     categories = load_categories(classes)
-    kinds = ["text", "audio", "composed", "text+neg", "audio+neg", "composed+neg", "free_text",
-             "free_text+aug", "free_text+proto"]
+    kinds = ["text", "audio", "audio+label", "composed", "text+neg", "audio+neg",
+             "audio+label+neg", "composed+neg", "free_text", "free_text+aug", "free_text+proto"]
     out = []
     for name, mix_path in (("test", mixtures), ("test_loso", loso_mixtures)):
         scores = model_dir / name / "results" / "scores.csv"
