@@ -46,6 +46,11 @@ class SeparateConfig:
     # training label keeps its own embedding alone; 0.3 costs 0.07 dB against no threshold
     # on the dev mixtures of recipes/omni, recipes/omni/local/choose_audio_label.py).
     audio_label_min_similarity: float = 0.3
+    # A text query whose nearest label of the model's Query-Set is below this cosine is far
+    # from everything the model was trained on: ``omnisep separate`` says so (MiniLM puts
+    # "dog barking" at 0.22 from the default model's nearest instrument, "violin playing" at
+    # 0.88 from "violin"; below this floor no prototype is composed either).
+    vocabulary_min_similarity: float = 0.5
 
     @property
     def compose_weights_dict(self) -> Dict[str, float]:

@@ -147,6 +147,33 @@ def text_with_prototype(text: torch.Tensor, query_set: QuerySet, prototypes: Que
     return text if proto is None else compose_query({"text": text, "audio": proto})
 
 
+def nearest_label(query: torch.Tensor, query_set: QuerySet) -> dict:
+    """``{"label", "similarity"}``: the ``query_set`` label nearest a query ``[dim]``."""
+    sims = query_set.similarities(query)[0]
+    best = int(sims.argmax())
+    return {"label": query_set.labels[best], "similarity": round(float(sims[best]), 4)}
+
+
+def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None,
+                       min_similarity: float = SEPARATE.vocabulary_min_similarity) -> Optional[str]:
+    """The warning for a text query far from every label the model was trained on
+    (``nearest``: :func:`nearest_label`; ``None`` when it is near one), with ``elsewhere``
+    (e.g. another model that knows it) appended.
+
+    Example:
+        >>> vocabulary_warning("dog barking", {"label": "trumpet", "similarity": 0.22})
+        "'dog barking' is far from every label the model was trained on (nearest: 'trumpet', cosine 0.22 < 0.5): it may not be separated"
+        >>> vocabulary_warning("violin playing", {"label": "violin", "similarity": 0.88}) is None
+        True
+    """
+    if nearest["similarity"] >= min_similarity:
+        return None
+    warning = (f"{text!r} is far from every label the model was trained on (nearest: "
+               f"{nearest['label']!r}, cosine {nearest['similarity']:.2f} < {min_similarity:g}): "
+               "it may not be separated")
+    return warning if elsewhere is None else f"{warning}; {elsewhere}"
+
+
 def audio_with_label(audio: torch.Tensor, query_set: QuerySet,
                      min_similarity: float = SEPARATE.audio_label_min_similarity) -> torch.Tensor:
     """An audio embedding ``[dim]`` composed at equal weight with the text embedding of its
@@ -213,6 +240,8 @@ def _positive_and_negative(encoder: QueryEncoder, spec: QuerySpec, query_set, pr
     negative query ``[dim]`` (``None`` without ``negative_*``)."""
     _check_banks(encoder, spec, query_set, prototypes)
     positives = {m: _embed(encoder, m, v) for m, v in spec.positives().items()}
+    if query_set is not None and "text" in positives:
+        record["nearest_label"] = nearest_label(positives["text"], query_set)
     if spec.prototypes:  # from the user's own text, before Query-Aug replaces it
         positives = _with_prototype(positives, query_set, prototypes, record, "prototype")
     if spec.audio_label:

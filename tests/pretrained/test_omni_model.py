@@ -117,6 +117,28 @@ def test_an_audio_example_is_composed_with_its_nearest_label_for_omni_only(tmp_p
     assert np.abs(with_label - without).max() > 1e-3
 
 
+def test_a_text_far_from_every_label_is_named_with_the_model_that_knows_it(tmp_path):
+    """`default` knows 11 instruments: "dog barking" is far from all of them (MiniLM cosine
+    0.2 to "trumpet"), so separate says so and names `--model omni`, which has the label;
+    a label `default` knows, and "dog barking" asked of `omni`, get no such warning."""
+    outputs = {}
+    for model, text in (("default", "dog barking"), ("default", "violin"), ("omni", "dog barking")):
+        out = tmp_path / f"{model}-{text}"
+        result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", model,
+                                          "--text", text, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        sidecar = json.loads((out / "example_mixture_est1.json").read_text())
+        outputs[model, text] = (result.output, sidecar["nearest_label"])
+    output, nearest = outputs["default", "dog barking"]
+    assert nearest["similarity"] < 0.5 and nearest["label"] != "dog barking"
+    assert (f"'dog barking' is far from every label the model was trained on (nearest: "
+            f"'{nearest['label']}'") in output
+    assert "--model omni knows 'dog barking' (cosine 1.00)" in output
+    for key, label in ((("default", "violin"), "violin"), (("omni", "dog barking"), "dog barking")):
+        output, nearest = outputs[key]
+        assert nearest == {"label": label, "similarity": 1.0} and "far from every label" not in output
+
+
 def test_export_bundle_ships_prototypes_of_every_label_or_refuses(tmp_path):
     from omnisep_plugin.pipelines import export_bundle
     from omnisep_plugin.query import QuerySet

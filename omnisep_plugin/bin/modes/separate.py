@@ -40,6 +40,24 @@ def _stems(text, image, audio):
             for i in range(n)]
 
 
+def _elsewhere(text: str, encoder, model_path: str):
+    """Where a text far from a model's labels is known: the open-domain shipped model, when
+    it is not the model in use and one of its labels is near the text (same query space)."""
+    from ...pipelines import OMNI
+    from ...query import QuerySet
+    from ...query.spec import nearest_label
+
+    if model_path == OMNI.name or not OMNI.query_set.is_file():
+        return None
+    labels = QuerySet.load(OMNI.query_set)
+    if labels.dim != encoder.dim or not encoder.supports("text"):
+        return None
+    near = nearest_label(encoder.embed_text([text])[0], labels)
+    if near["similarity"] < SEPARATE.vocabulary_min_similarity:
+        return None
+    return f"--model omni knows {near['label']!r} (cosine {near['similarity']:.2f})"
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_path", required=True,
@@ -118,7 +136,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...pipelines import BUNDLES
     from ...query import QuerySet
     from ...query.presence import absent_warning, file_presence
-    from ...query.spec import QuerySpec, build_queries
+    from ...query.spec import QuerySpec, build_queries, vocabulary_warning
     from ...separation.backends import BackendSeparator, resolve_backend
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
@@ -164,6 +182,12 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     qs = QuerySet.load(query_set) if query_set else None
     protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
     built = build_queries(encoder, specs, qs, protos, stem_negatives=stem_negatives)
+    for spec, stem in zip(specs, built):
+        if "nearest_label" in stem.record:
+            warning = vocabulary_warning(spec.text, stem.record["nearest_label"],
+                                         _elsewhere(spec.text, encoder, model_path))
+            if warning:
+                click.echo(f"Warning: {warning}", err=True)
     queries = torch.stack([b.query for b in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)
