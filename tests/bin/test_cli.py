@@ -115,3 +115,24 @@ def test_every_command_reports_user_errors_as_one_line_exit_2(tmp_path):
         assert len(lines) == 1 and message in lines[0], (args, result.output[-1000:])
         assert "Traceback" not in result.output
     assert not (tmp_path / "m").exists() and not (tmp_path / "exp" / "conf.yaml").exists()
+
+
+def test_make_mixtures_labels_mixes_only_those_classes(tmp_path):
+    """--labels keeps one model's vocabulary (the default's 11 instruments of the held-out
+    soundfont, docs/results.md); a label with no cut is a clear error."""
+    import json
+
+    from omnisep_plugin.testing.dummies import dummy_embedded_cuts
+
+    cuts = tmp_path / "cuts.jsonl.gz"
+    dummy_embedded_cuts(tmp_path / "c", n_classes=5).to_file(cuts)
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(cli, ["make-mixtures", str(cuts), str(out), "-n", "20",
+                                      "--labels", "class1, class3,class4"])
+    assert result.exit_code == 0, result.output
+    used = {s["label"] for m in json.loads(out.read_text())["mixtures"] for s in m["sources"]}
+    assert used == {"class1", "class3", "class4"}
+    result = CliRunner().invoke(cli, ["make-mixtures", str(cuts), str(tmp_path / "x.json"),
+                                      "--labels", "class1,kazoo"])
+    assert result.exit_code == 2 and "No cut of ['kazoo']" in result.output
+    assert not (tmp_path / "x.json").exists()

@@ -88,16 +88,27 @@ def widen(model, output, widths, conf_path, n_masks, noise, seed):
 @click.option("--seed", default=1234)
 @click.option("--gain-range", default="0.5,1.5", help="LOW,HIGH: each source's gain is U(LOW, HIGH) "
               "(0.5623,1.7783: -5 to +5 dB).")
+@click.option("--labels", help="Comma list: mix only cuts of these labels (e.g. one model's "
+              "vocabulary; '_' matches a space).")
 @user_errors
-def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed, gain_range):
+def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed, gain_range, labels):
     """Write a fixed, seeded list of test mixtures (cut ids, offsets, gains)."""
-    from ...data import load_cuts
+    from lhotse import CutSet
 
+    from ...data import load_cuts
+    from ...data.embed import cut_label
     from ...data.mixtures import make_test_mixtures
     try:
         low, high = (float(g) for g in gain_range.split(","))
     except ValueError:
         raise ValueError(f"--gain-range must be LOW,HIGH, got {gain_range!r}") from None
-    make_test_mixtures(load_cuts(cuts_path), n_mixtures, n_src, n_samples, seed,
+    cuts = load_cuts(cuts_path)
+    if labels:
+        wanted = {lab.strip().replace("_", " ") for lab in labels.split(",") if lab.strip()}
+        cuts = CutSet.from_cuts(c for c in cuts if cut_label(c).replace("_", " ") in wanted)
+        missing = wanted - {cut_label(c).replace("_", " ") for c in cuts}
+        if missing:
+            raise ValueError(f"No cut of {sorted(missing)} in {cuts_path}")
+    make_test_mixtures(cuts, n_mixtures, n_src, n_samples, seed,
                        gain_range=(low, high), path=output_json)
     click.echo(f"wrote {n_mixtures} mixtures to {output_json}")
