@@ -48,8 +48,8 @@ class SeparateConfig:
     audio_label_min_similarity: float = 0.3
     # A text query whose nearest label of the model's Query-Set is below this cosine is far
     # from everything the model was trained on: ``omnisep separate`` says so (MiniLM puts
-    # "dog barking" at 0.22 from the default model's nearest instrument, "violin playing" at
-    # 0.88 from "violin"; below this floor no prototype is composed either).
+    # "dog barking" at 0.21 from the default model's nearest instrument, "a violin playing"
+    # at 0.88 from "violin"; the same value as prototype_min_similarity, set apart).
     vocabulary_min_similarity: float = 0.5
 
     @property

@@ -116,6 +116,13 @@ def _embed(encoder: QueryEncoder, modality: str, value: str) -> torch.Tensor:
     return embed_audio_file(encoder, value)
 
 
+def _nearest(query: torch.Tensor, query_set: QuerySet) -> tuple:
+    """The ``query_set`` label nearest a query ``[dim]`` and its cosine."""
+    sims = query_set.similarities(query)[0]
+    best = int(sims.argmax())
+    return query_set.labels[best], float(sims[best])
+
+
 def prototype_for(text: torch.Tensor, query_set: QuerySet, prototypes: QuerySet,
                   min_similarity: float = SEPARATE.prototype_min_similarity) -> tuple:
     """The audio prototype ``[dim]`` of the Query-Set label nearest a text embedding
@@ -131,9 +138,7 @@ def prototype_for(text: torch.Tensor, query_set: QuerySet, prototypes: QuerySet,
         >>> prototype_for(torch.tensor([0.6, 0.5]), qs, bank, min_similarity=0.9)[0] is None
         True
     """
-    sims = query_set.similarities(text)[0]
-    best = int(sims.argmax())
-    label, sim = query_set.labels[best], float(sims[best])
+    label, sim = _nearest(text, query_set)
     proto = prototypes.lookup(label)
     if sim < min_similarity or proto is None:
         return None, label, sim
@@ -149,9 +154,8 @@ def text_with_prototype(text: torch.Tensor, query_set: QuerySet, prototypes: Que
 
 def nearest_label(query: torch.Tensor, query_set: QuerySet) -> dict:
     """``{"label", "similarity"}``: the ``query_set`` label nearest a query ``[dim]``."""
-    sims = query_set.similarities(query)[0]
-    best = int(sims.argmax())
-    return {"label": query_set.labels[best], "similarity": round(float(sims[best]), 4)}
+    label, sim = _nearest(query, query_set)
+    return {"label": label, "similarity": round(sim, 4)}
 
 
 def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None,
@@ -161,8 +165,8 @@ def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None
     (e.g. another model that knows it) appended.
 
     Example:
-        >>> vocabulary_warning("dog barking", {"label": "trumpet", "similarity": 0.22})
-        "'dog barking' is far from every label the model was trained on (nearest: 'trumpet', cosine 0.22 < 0.5): it may not be separated"
+        >>> vocabulary_warning("dog barking", {"label": "trumpet", "similarity": 0.21})
+        "'dog barking' is far from every label the model was trained on (nearest: 'trumpet', cosine 0.21 < 0.5): it may not be separated"
         >>> vocabulary_warning("violin playing", {"label": "violin", "similarity": 0.88}) is None
         True
     """
@@ -174,12 +178,22 @@ def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None
     return warning if elsewhere is None else f"{warning}; {elsewhere}"
 
 
+def label_text_for(audio: torch.Tensor, query_set: QuerySet,
+                   min_similarity: float = SEPARATE.audio_label_min_similarity) -> tuple:
+    """The text embedding ``[dim]`` of the ``query_set`` label nearest an audio embedding
+    ``[dim]``, that label and the cosine; the text is ``None`` below ``min_similarity``. The
+    bound audio encoder lands a clip next to the text of its label, so the nearest label is
+    found as Query-Aug finds a text's (eq. 5)."""
+    label, sim = _nearest(audio, query_set)
+    text = query_set.lookup(label) if sim >= min_similarity else None
+    return (None if text is None else text.to(device=audio.device, dtype=audio.dtype)), label, sim
+
+
 def audio_with_label(audio: torch.Tensor, query_set: QuerySet,
                      min_similarity: float = SEPARATE.audio_label_min_similarity) -> torch.Tensor:
-    """An audio embedding ``[dim]`` composed at equal weight with the text embedding of its
-    nearest ``query_set`` label (the audio alone below ``min_similarity``): the query
-    ``--audio-label`` gives an audio example. The bound audio encoder lands next to the text
-    of the clip's label, so the nearest label is found as Query-Aug finds a text's (eq. 5).
+    """An audio embedding ``[dim]`` composed at equal weight with its :func:`label_text_for`
+    (the audio alone where there is none): the query ``--audio-label`` gives an audio
+    example given alone.
 
     Example:
         >>> qs = QuerySet(["dog", "cat"], torch.tensor([[1., 0.], [0., 1.]]))
@@ -188,18 +202,17 @@ def audio_with_label(audio: torch.Tensor, query_set: QuerySet,
         >>> [round(v, 4) for v in audio_with_label(torch.tensor([0.8, 0.6]), qs, min_similarity=0.9).tolist()]
         [0.8, 0.6]
     """
-    text = prototype_for(audio, query_set, query_set, min_similarity)[0]
+    text = label_text_for(audio, query_set, min_similarity)[0]
     return audio if text is None else compose_query({"text": text, "audio": audio})
 
 
 def _with_label(queries: Dict[str, torch.Tensor], query_set, record: dict,
                 key: str) -> Dict[str, torch.Tensor]:
-    """``queries`` with the audio example's nearest label's text as its text part (unless a
-    text was given); what was chosen goes to ``record[key]``."""
-    if "audio" not in queries or "text" in queries:
+    """``queries`` with the nearest label's text beside an audio example given alone (no
+    text, no image: what was measured); what was chosen goes to ``record[key]``."""
+    if set(queries) != {"audio"}:
         return queries
-    text, label, sim = prototype_for(queries["audio"], query_set, query_set,
-                                     SEPARATE.audio_label_min_similarity)
+    text, label, sim = label_text_for(queries["audio"], query_set)
     record[key] = {"label": label, "similarity": round(sim, 4), "used": text is not None}
     return queries if text is None else {**queries, "text": text}
 
@@ -244,14 +257,17 @@ def _positive_and_negative(encoder: QueryEncoder, spec: QuerySpec, query_set, pr
         record["nearest_label"] = nearest_label(positives["text"], query_set)
     if spec.prototypes:  # from the user's own text, before Query-Aug replaces it
         positives = _with_prototype(positives, query_set, prototypes, record, "prototype")
+    weights = dict(spec.weights)
     if spec.audio_label:
         positives = _with_label(positives, query_set, record, "audio_label")
+        if "text" in positives and "audio" in weights:  # the label weighs what the audio does
+            weights["text"] = weights["audio"]
     if spec.query_aug:
         _, labels = query_set.nearest(positives["text"][None])
         positives["text"] = query_set.augment(positives["text"][None],
                                               temperature=spec.query_aug_temperature)[0]
         record["query_aug_label"] = labels[0]
-    positive = compose_query(positives, spec.weights or None)
+    positive = compose_query(positives, weights or None)
     negatives = {m: _embed(encoder, m, v) for m, v in spec.negatives().items()}
     if spec.prototypes:
         negatives = _with_prototype(negatives, query_set, prototypes, record, "negative_prototype")
@@ -269,9 +285,10 @@ def build_query(encoder: QueryEncoder, spec: QuerySpec,
     equal weight, with the audio prototype of its nearest ``query_set`` label from
     ``prototypes`` (:func:`prototype_for`; the record's ``prototype`` and
     ``negative_prototype`` say which label and cosine). With ``spec.audio_label``, an audio
-    example (positive and negative alike) without a text is composed, with equal weight,
-    with the text of its nearest ``query_set`` label (:func:`audio_with_label`; the record's
-    ``audio_label`` and ``negative_audio_label``)."""
+    example given alone (positive and negative alike; no text or image beside it) is
+    composed, at the audio's weight, with the text of its nearest ``query_set`` label
+    (:func:`label_text_for`; the record's ``audio_label`` and ``negative_audio_label``).
+    With a Query-Set, the record's ``nearest_label`` names the label nearest a text query."""
     query, _, record = build_queries(encoder, [spec], query_set, prototypes)[0]
     return query, record
 

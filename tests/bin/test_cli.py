@@ -135,4 +135,7 @@ def test_make_mixtures_labels_mixes_only_those_classes(tmp_path):
     result = CliRunner().invoke(cli, ["make-mixtures", str(cuts), str(tmp_path / "x.json"),
                                       "--labels", "class1,kazoo"])
     assert result.exit_code == 2 and "No cut of ['kazoo']" in result.output
+    result = CliRunner().invoke(cli, ["make-mixtures", str(cuts), str(tmp_path / "x.json"),
+                                      "--labels", " , "])
+    assert result.exit_code == 2 and "--labels names no label" in result.output
     assert not (tmp_path / "x.json").exists()

@@ -117,9 +117,20 @@ def test_an_audio_example_is_composed_with_its_nearest_label_for_omni_only(tmp_p
     assert np.abs(with_label - without).max() > 1e-3
 
 
+def test_omni_with_its_encoder_given_takes_an_audio_example_without_its_query_set(tmp_path):
+    """`--offline` replaces the bundle's encoder and Query-Set: no label is looked up (before
+    the default checked for it, this stopped with "Audio labels need a Query-Set")."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "omni",
+                                      "--offline", str(OMNI.audio_encoder), "--audio",
+                                      str(OMNI.example_sources()["dog barking"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "audio_label" not in json.loads((out / "example_mixture_est1.json").read_text())
+
+
 def test_a_text_far_from_every_label_is_named_with_the_model_that_knows_it(tmp_path):
     """`default` knows 11 instruments: "dog barking" is far from all of them (MiniLM cosine
-    0.2 to "trumpet"), so separate says so and names `--model omni`, which has the label;
+    0.21 to "trumpet"), so separate says so and names `--model omni`, which has the label;
     a label `default` knows, and "dog barking" asked of `omni`, get no such warning."""
     outputs = {}
     for model, text in (("default", "dog barking"), ("default", "violin"), ("omni", "dog barking")):

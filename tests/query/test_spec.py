@@ -9,8 +9,8 @@ import torch
 from omnisep_plugin.query import QuerySet, compose_query, negative_query
 from omnisep_plugin.query.base import QueryEncoder
 from omnisep_plugin.evaluation.fixed_mixtures import source_queries
-from omnisep_plugin.query.spec import (MAX_AUDIO_QUERY_SECONDS, QuerySpec, audio_with_label,
-                                       build_queries, build_query, embed_audio_file)
+from omnisep_plugin.query.spec import (MAX_AUDIO_QUERY_SECONDS, QuerySpec, build_queries,
+                                       build_query, embed_audio_file)
 
 
 class Recorder(QueryEncoder):
@@ -139,6 +139,27 @@ def test_an_audio_example_far_from_every_label_or_given_with_a_text_is_kept_as_i
     assert "audio_label" not in record
 
 
+def test_the_label_weighs_what_the_audio_weighs_and_is_not_added_beside_an_image(tmp_path):
+    example = _example(tmp_path)
+    q, _ = build_query(Words(), QuerySpec(audio=example, weights={"audio": 3.0}, audio_label=True), OWL)
+    assert torch.allclose(q, compose_query({"text": torch.tensor([0.6, -0.8]),
+                                            "audio": torch.tensor([0.0, -1.0])}))
+
+    class WithImages(Words):
+        modalities = ("text", "image", "audio")
+
+        def _embed_image(self, paths):
+            return torch.tensor([[1.0, 0.0]] * len(paths))
+
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"png")
+    q, record = build_query(WithImages(), QuerySpec(image=str(image), audio=example,
+                                                    audio_label=True), OWL)
+    assert torch.allclose(q, compose_query({"image": torch.tensor([1.0, 0.0]),
+                                            "audio": torch.tensor([0.0, -1.0])}))
+    assert "audio_label" not in record
+
+
 def test_audio_labels_apply_to_the_negative_audio_too(tmp_path):
     q, record = build_query(Words(), QuerySpec(text="dog", negative_audio=_example(tmp_path),
                                                audio_label=True), OWL)
@@ -162,7 +183,6 @@ class _Cut:
 def test_the_test_tables_audio_label_kind_is_what_audio_label_gives():
     bank = QuerySet(["cat", "owl"], torch.tensor([[0.0, 1.0], [0.0, -1.0]]))
     q = source_queries(_Cut(), "owl", OWL, bank, None, {"text": 1.0, "audio": 1.0})
-    assert torch.allclose(q["audio+label"], audio_with_label(torch.tensor([0.0, -1.0]), OWL))
     assert torch.allclose(q["audio+label"], compose_query({"text": torch.tensor([0.6, -0.8]),
                                                            "audio": torch.tensor([0.0, -1.0])}))
     assert "audio+label" not in source_queries(_Cut(), "owl", None, bank, None, {"audio": 1.0})

@@ -12,8 +12,8 @@ from omnisep_plugin.testing.fake_corpus import make_fake_music, make_fake_vggsou
 from omnisep_plugin.testing.tiny_recipe import TINY_TRAIN_CONF
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ["audio", "audio+neg", "composed", "composed+neg", "free_text", "free_text+aug",
-         "free_text+proto", "image", "image+neg", "text", "text+neg"]
+KINDS = ["audio", "audio+label", "audio+label+neg", "audio+neg", "composed", "composed+neg",
+         "free_text", "free_text+aug", "free_text+proto", "image", "image+neg", "text", "text+neg"]
 
 
 def _run(script, tmp_path, *args):

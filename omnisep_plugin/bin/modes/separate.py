@@ -50,7 +50,7 @@ def _elsewhere(text: str, encoder, model_path: str):
     if model_path == OMNI.name or not OMNI.query_set.is_file():
         return None
     labels = QuerySet.load(OMNI.query_set)
-    if labels.dim != encoder.dim or not encoder.supports("text"):
+    if labels.dim != encoder.dim:
         return None
     near = nearest_label(encoder.embed_text([text])[0], labels)
     if near["similarity"] < SEPARATE.vocabulary_min_similarity:
@@ -92,10 +92,10 @@ def _elsewhere(text: str, encoder, model_path: str):
 @click.option("--audio-prototypes", type=click.Path(),
               help="The labels' audio prototypes (a Query-Set file); giving it turns --prototypes on.")
 @click.option("--audio-label/--no-audio-label", default=None,
-              help="Compose an audio example (given without a text) with the text of its nearest "
-                   "Query-Set label (+0.5 dB SDRi for the label's 5-clip query, +1.2 dB for one "
-                   "clip on the omni test set). Default: on for a shipped model measured with it: "
-                   "'omni'.")
+              help="Compose an audio example given alone (no text or image) with the text of its "
+                   "nearest Query-Set label (+0.5 dB SDRi for the label's 5-clip query, +1.0 dB for "
+                   "one clip on the omni test set). Default: on for a shipped model measured with "
+                   "it ('omni') when its Query-Set is in use.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
               help="Write everything but the query (<name>_residual.wav) instead of it.")
@@ -151,7 +151,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     if prototypes is None:  # on wherever there are prototypes and a text to compose them with
         prototypes = bool(audio_prototypes and (text or negative_text))
     if audio_label is None:  # on for a shipped model measured with it, given an audio example
-        audio_label = bool(bundle is not None and bundle.audio_label and (audio or negative_audio))
+        audio_label = bool(bundle is not None and bundle.audio_label and query_set
+                           and (audio or negative_audio))
     specs = [QuerySpec(text=t, image=i, audio=a, weights=_parse_weights(weights, t, i, a),
                        negative_text=negative_text, negative_image=negative_image,
                        negative_audio=negative_audio, alpha=alpha, query_aug=query_aug,
@@ -183,11 +184,10 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
     built = build_queries(encoder, specs, qs, protos, stem_negatives=stem_negatives)
     for spec, stem in zip(specs, built):
-        if "nearest_label" in stem.record:
-            warning = vocabulary_warning(spec.text, stem.record["nearest_label"],
-                                         _elsewhere(spec.text, encoder, model_path))
-            if warning:
-                click.echo(f"Warning: {warning}", err=True)
+        nearest = stem.record.get("nearest_label")
+        if nearest and nearest["similarity"] < SEPARATE.vocabulary_min_similarity:
+            click.echo("Warning: " + vocabulary_warning(
+                spec.text, nearest, _elsewhere(spec.text, encoder, model_path)), err=True)
     queries = torch.stack([b.query for b in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)

@@ -105,6 +105,8 @@ def make_mixtures(cuts_path, output_json, n_mixtures, n_src, n_samples, seed, ga
     cuts = load_cuts(cuts_path)
     if labels:
         wanted = {lab.strip().replace("_", " ") for lab in labels.split(",") if lab.strip()}
+        if not wanted:
+            raise ValueError(f"--labels names no label: {labels!r}")
         cuts = CutSet.from_cuts(c for c in cuts if cut_label(c).replace("_", " ") in wanted)
         missing = wanted - {cut_label(c).replace("_", " ") for c in cuts}
         if missing:

@@ -7,7 +7,9 @@ audio prototype too) and each cosine threshold below which the audio stays alone
 the query's SDRi (fast_bss_eval) on every target of the dev mixtures, mean per category and
 then over categories. Two kinds of audio query: the label's audio-query bank entry (S = 5
 training clips: the test tables' protocol) and one training clip of the label (seeded: what
-a user's own example is like). Only validation recordings are separated.
+a user's own example is like). Only validation recordings are separated in the choice; the
+same script rates the choice once on the held-out recordings (their cuts and
+test_mixtures.json in place of the dev ones, ``--thresholds 0.3``; docs/results.md).
 
     python recipes/omni/local/choose_audio_label.py exp/omni/model/omnisep.pth \
         data/omni/embedded/omni_cuts_train_embedded.jsonl.gz \
@@ -29,7 +31,8 @@ from omnisep_plugin.data.embed import build_audio_query_bank, cut_label
 from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
 from omnisep_plugin.models import OmniSep
 from omnisep_plugin.open_domain import load_categories
-from omnisep_plugin.query import QuerySet, compose_query
+from omnisep_plugin.query import QuerySet
+from omnisep_plugin.query.spec import audio_with_label
 from omnisep_plugin.scoring.metrics import fast_sdr
 
 
@@ -65,7 +68,7 @@ def main():
         out = {"alone": audio}
         for t in thresholds:
             near = float(sims[best]) >= t
-            out[f"+label (cos>={t:g})"] = compose_query({"text": text, "audio": audio}) if near else audio
+            out[f"+label (cos>={t:g})"] = audio_with_label(audio, query_set, t)  # what ships
             out[f"+label+prototype (cos>={t:g})"] = (
                 F.normalize(F.normalize(text, dim=-1) + audio + F.normalize(proto, dim=-1), dim=-1)
                 if near else audio)
