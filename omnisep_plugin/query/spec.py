@@ -158,11 +158,10 @@ def nearest_label(query: torch.Tensor, query_set: QuerySet) -> dict:
     return {"label": label, "similarity": round(sim, 4)}
 
 
-def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None,
+def vocabulary_warning(text: str, nearest: dict,
                        min_similarity: float = SEPARATE.vocabulary_min_similarity) -> Optional[str]:
     """The warning for a text query far from every label the model was trained on
-    (``nearest``: :func:`nearest_label`; ``None`` when it is near one), with ``elsewhere``
-    (e.g. another model that knows it) appended.
+    (``nearest``: :func:`nearest_label`; ``None`` when it is near one).
 
     Example:
         >>> vocabulary_warning("dog barking", {"label": "trumpet", "similarity": 0.21})
@@ -172,10 +171,9 @@ def vocabulary_warning(text: str, nearest: dict, elsewhere: Optional[str] = None
     """
     if nearest["similarity"] >= min_similarity:
         return None
-    warning = (f"{text!r} is far from every label the model was trained on (nearest: "
-               f"{nearest['label']!r}, cosine {nearest['similarity']:.2f} < {min_similarity:g}): "
-               "it may not be separated")
-    return warning if elsewhere is None else f"{warning}; {elsewhere}"
+    return (f"{text!r} is far from every label the model was trained on (nearest: "
+            f"{nearest['label']!r}, cosine {nearest['similarity']:.2f} < {min_similarity:g}): "
+            "it may not be separated")
 
 
 def label_text_for(audio: torch.Tensor, query_set: QuerySet,

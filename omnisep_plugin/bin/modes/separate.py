@@ -184,10 +184,11 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     protos = QuerySet.load(audio_prototypes) if audio_prototypes and prototypes else None
     built = build_queries(encoder, specs, qs, protos, stem_negatives=stem_negatives)
     for spec, stem in zip(specs, built):
-        nearest = stem.record.get("nearest_label")
-        if nearest and nearest["similarity"] < SEPARATE.vocabulary_min_similarity:
-            click.echo("Warning: " + vocabulary_warning(
-                spec.text, nearest, _elsewhere(spec.text, encoder, model_path)), err=True)
+        warning = stem.record.get("nearest_label") and vocabulary_warning(
+            spec.text, stem.record["nearest_label"])
+        if warning:  # the shipped model that knows the text, looked up only now
+            elsewhere = _elsewhere(spec.text, encoder, model_path)
+            click.echo(f"Warning: {warning}" + (f"; {elsewhere}" if elsewhere else ""), err=True)
     queries = torch.stack([b.query for b in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = BackendSeparator(model, backend)

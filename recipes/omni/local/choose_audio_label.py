@@ -17,70 +17,47 @@ test_mixtures.json in place of the dev ones, ``--thresholds 0.3``; docs/results.
         data/omni/embedded/presence_dev_mixtures.json \
         data/omni/embedded/omni_cuts_train_query_set.pt data/omni/corpus/classes.json
 """
-import argparse
 import random
 from collections import defaultdict
-from statistics import mean
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from omnisep_plugin.data import load_cuts
 from omnisep_plugin.data.embed import build_audio_query_bank, cut_label
-from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
-from omnisep_plugin.models import OmniSep
-from omnisep_plugin.open_domain import load_categories
-from omnisep_plugin.query import QuerySet
-from omnisep_plugin.query.spec import audio_with_label
-from omnisep_plugin.scoring.metrics import fast_sdr
+from omnisep_plugin.query.spec import audio_with_label, label_text_for
 
-
-def sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
-    return fast_sdr(ref.double().numpy(), est.double().numpy())
+from dev_mixtures import DevSet, parser
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name in ("model", "train_cuts", "dev_cuts", "dev_mixtures", "query_set", "classes"):
-        ap.add_argument(name)
+    ap = parser(__doc__)
     ap.add_argument("--thresholds", default="0,0.3,0.5", help="cosines below which the audio stays alone")
     ap.add_argument("--seed", type=int, default=0, help="draws the single training clip per target")
     args = ap.parse_args()
 
-    model = OmniSep.from_pretrained(args.model).eval()
-    query_set = QuerySet.load(args.query_set)
-    categories = load_categories(args.classes)
-    train = load_cuts(args.train_cuts)
-    bank = build_audio_query_bank(train, 5)
+    dev = DevSet(args)
+    query_set = dev.query_set
+    bank = build_audio_query_bank(dev.train, 5)
     clips = defaultdict(list)
-    for cut in train:
+    for cut in dev.train:
         clips[cut_label(cut)].append(torch.from_numpy(cut.load_audio_emb()).float())
     thresholds = [float(t) for t in args.thresholds.split(",")]
     rng = random.Random(args.seed)
 
     def variants(audio: torch.Tensor) -> dict:
         audio = F.normalize(audio, dim=-1)
-        sims = query_set.similarities(audio)[0]
-        best = int(sims.argmax())
-        label = query_set.labels[best]
-        text, proto = query_set.embeddings[best], bank.lookup(label)
+        text, label, sim = label_text_for(audio, query_set, min_similarity=-float("inf"))
+        proto = bank.lookup(label)
         out = {"alone": audio}
         for t in thresholds:
-            near = float(sims[best]) >= t
             out[f"+label (cos>={t:g})"] = audio_with_label(audio, query_set, t)  # what ships
             out[f"+label+prototype (cos>={t:g})"] = (
                 F.normalize(F.normalize(text, dim=-1) + audio + F.normalize(proto, dim=-1), dim=-1)
-                if near else audio)
+                if sim >= t else audio)
         return out
 
-    dev = load_cuts(args.dev_cuts)
-    n_samples, entries = load_test_mixtures(args.dev_mixtures)
-    cells = defaultdict(list)
     names = None
-    for entry in tqdm(entries, desc="dev mixtures"):
-        mix, sources = render_mixture(entry, dev, n_samples)
-        labels = [s["label"] for s in entry["sources"]]
+    for labels, mix, sources in dev.mixtures():
         queries = {}
         for i, lab in enumerate(labels):
             for kind, audio in (("bank", bank.lookup(lab)), ("one clip", rng.choice(clips[lab]))):
@@ -89,17 +66,10 @@ def main():
         names = sorted({n for _, n in queries}, key=lambda n: (n.split(":")[0], n))
         stacked = torch.stack([queries[i, n] for i in range(len(labels)) for n in names])
         with torch.no_grad():
-            est = model(mix[None], stacked[None])[0].reshape(len(labels), len(names), -1)
+            est = dev.model(mix[None], stacked[None])[0].reshape(len(labels), len(names), -1)
         for i, lab in enumerate(labels):
-            base = sdr(mix, sources[i])
-            for k, name in enumerate(names):
-                cells[categories[lab], name].append(sdr(est[i, k], sources[i]) - base)
-    cats = sorted({c for c, _ in cells})
-    print(f"| audio query | {' | '.join(cats)} | mean over categories |")
-    print("| --- " * (len(cats) + 2) + "|")
-    for name in names:
-        per_cat = [mean(cells[c, name]) for c in cats]
-        print(f"| {name} | {' | '.join(f'{v:.2f}' for v in per_cat)} | {mean(per_cat):.2f} |")
+            dev.score(lab, names, est[i], mix, sources[i])
+    dev.print_table("audio query", names)
 
 
 if __name__ == "__main__":

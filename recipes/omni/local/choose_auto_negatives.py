@@ -16,65 +16,48 @@ and over categories, on the dev mixtures (validation recordings).
         data/omni/embedded/presence_dev_mixtures.json \
         data/omni/embedded/omni_cuts_train_query_set.pt data/omni/corpus/classes.json
 """
-import argparse
 from collections import defaultdict
 from statistics import mean
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from omnisep_plugin.data import load_cuts
+from omnisep_plugin.config import SEPARATE
 from omnisep_plugin.data.embed import build_audio_query_bank
-from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
-from omnisep_plugin.models import OmniSep
-from omnisep_plugin.open_domain import load_categories
-from omnisep_plugin.query import QuerySet, negative_query
+from omnisep_plugin.query import negative_query
 from omnisep_plugin.query.spec import text_with_prototype
-from omnisep_plugin.scoring.metrics import fast_sdr
 
-
-def sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
-    return fast_sdr(ref.double().numpy(), est.double().numpy())
+from dev_mixtures import DevSet, parser
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name in ("model", "train_cuts", "dev_cuts", "dev_mixtures", "query_set", "classes"):
-        ap.add_argument(name)
+    ap = parser(__doc__)
     ap.add_argument("--thresholds", default="-6,-9", help="estimate-to-mixture energies (dB)")
     ap.add_argument("--most", default="1,2", help="at most this many labels removed")
     ap.add_argument("--max-similarity", type=float, default=0.7,
                     help="labels whose text is this near the query's are never removed")
-    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--alpha", type=float, default=SEPARATE.alpha)
     args = ap.parse_args()
 
-    model = OmniSep.from_pretrained(args.model).eval()
-    query_set = QuerySet.load(args.query_set)
-    categories = load_categories(args.classes)
-    bank = build_audio_query_bank(load_cuts(args.train_cuts), 5)
-    labels = query_set.labels
+    dev = DevSet(args)
+    query_set = dev.query_set
+    bank = build_audio_query_bank(dev.train, 5)
     texts = F.normalize(query_set.embeddings.float(), dim=-1)
     queries = torch.stack([text_with_prototype(t, query_set, bank) for t in texts])  # [L, dim]
-    index = {lab: i for i, lab in enumerate(labels)}
+    index = {lab: i for i, lab in enumerate(query_set.labels)}
     thresholds = [float(t) for t in args.thresholds.split(",")]
     most = [int(m) for m in args.most.split(",")]
 
-    dev = load_cuts(args.dev_cuts)
-    n_samples, entries = load_test_mixtures(args.dev_mixtures)
-    cells = defaultdict(list)
     found = defaultdict(list)
-    for entry in tqdm(entries, desc="dev mixtures"):
-        mix, sources = render_mixture(entry, dev, n_samples)
+    for labels, mix, sources in dev.mixtures():
         with torch.no_grad():
-            every = model(mix[None], queries[None])[0]                  # [L, time]
+            every = dev.model(mix[None], queries[None])[0]              # [L, time]
         energy = 10 * torch.log10(every.pow(2).sum(-1) / mix.pow(2).sum().clamp_min(1e-12)
                                   + 1e-12)
-        names = [s["label"] for s in entry["sources"]]
-        for i, lab in enumerate(names):
+        for i, lab in enumerate(labels):
             t = index[lab]
             q = queries[t]
-            others = [index[o] for j, o in enumerate(names) if j != i]
+            others = [index[o] for j, o in enumerate(labels) if j != i]
             todo = {"query alone": q,
                     "named other (composed+neg)": negative_query(q, queries[others].mean(0), args.alpha)}
             near = texts @ texts[t] >= args.max_similarity
@@ -87,20 +70,11 @@ def main():
                     found[name].append(any(k in others for k in chosen))
                     todo[name] = (q if not chosen else
                                   negative_query(q, queries[chosen].mean(0), args.alpha))
-            kinds = list(todo)
             with torch.no_grad():
-                est = model(mix[None], torch.stack([todo[k] for k in kinds])[None])[0]
-            base = sdr(mix, sources[i])
-            for k, name in enumerate(kinds):
-                cells[categories[lab], name].append(sdr(est[k], sources[i]) - base)
-    cats = sorted({c for c, _ in cells})
-    names = list(dict.fromkeys(n for _, n in cells))
-    print(f"| negative | {' | '.join(cats)} | mean over categories | other source among them |")
-    print("| --- " * (len(cats) + 3) + "|")
-    for name in names:
-        per_cat = [mean(cells[c, name]) for c in cats]
-        share = f"{100 * mean(found[name]):.0f} %" if name in found else ""
-        print(f"| {name} | {' | '.join(f'{v:.2f}' for v in per_cat)} | {mean(per_cat):.2f} | {share} |")
+                est = dev.model(mix[None], torch.stack(list(todo.values()))[None])[0]
+            dev.score(lab, list(todo), est, mix, sources[i])
+    dev.print_table("negative", extra=("other source among them",
+                                       {n: f"{100 * mean(v):.0f} %" for n, v in found.items()}))
 
 
 if __name__ == "__main__":

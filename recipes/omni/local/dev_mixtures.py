@@ -1,0 +1,77 @@
+"""What the choice scripts of recipes/omni/local share: their six arguments (a model, the
+training cuts, the dev cuts and mixtures, the Query-Set, the corpus's classes), the dev
+mixtures rendered one at a time, SDRi by fast_bss_eval per target, and the Markdown table of
+its mean per category and over categories."""
+import argparse
+from collections import defaultdict
+from statistics import mean
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+from omnisep_plugin.data import load_cuts
+from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
+from omnisep_plugin.models import OmniSep
+from omnisep_plugin.open_domain import load_categories
+from omnisep_plugin.query import QuerySet
+from omnisep_plugin.scoring.metrics import fast_sdr
+
+ARGUMENTS = ("model", "train_cuts", "dev_cuts", "dev_mixtures", "query_set", "classes")
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser with the six positional arguments, described by ``doc``'s first
+    paragraph."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    for name in ARGUMENTS:
+        ap.add_argument(name)
+    return ap
+
+
+class DevSet:
+    """The model (eval mode), Query-Set, label -> category map, training cuts and scores
+    ``cells[category, query name] -> [SDRi, ...]`` of a choice run."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.model = OmniSep.from_pretrained(args.model).eval()
+        self.query_set = QuerySet.load(args.query_set)
+        self.categories = load_categories(args.classes)
+        self.train = load_cuts(args.train_cuts)
+        self.cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
+
+    def mixtures(self) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
+        """Each dev mixture in turn: its labels, the mixture ``[time]`` and its sources
+        ``[n_src, time]``."""
+        dev = load_cuts(self.args.dev_cuts)
+        n_samples, entries = load_test_mixtures(self.args.dev_mixtures)
+        for entry in tqdm(entries, desc="dev mixtures"):
+            mix, sources = render_mixture(entry, dev, n_samples)
+            yield [s["label"] for s in entry["sources"]], mix, sources
+
+    def score(self, label: str, names: Sequence[str], estimates: torch.Tensor,
+              mix: torch.Tensor, source: torch.Tensor) -> None:
+        """Record the SDRi of each estimate ``[len(names), time]`` of one target."""
+        base = _sdr(mix, source)
+        for name, est in zip(names, estimates):
+            self.cells[self.categories[label], name].append(_sdr(est, source) - base)
+
+    def print_table(self, first: str, names: Optional[Sequence[str]] = None,
+                    extra: Optional[Tuple[str, Dict[str, str]]] = None) -> None:
+        """The mean SDRi per category and over categories, a row per query name (``names``:
+        in this order; default: as first scored); ``extra``: one more column (header,
+        name -> cell)."""
+        cats = sorted({c for c, _ in self.cells})
+        names = list(names or dict.fromkeys(n for _, n in self.cells))
+        head = f"| {first} | {' | '.join(cats)} | mean over categories |"
+        print(head + (f" {extra[0]} |" if extra else ""))
+        print("| --- " * (len(cats) + 2 + bool(extra)) + "|")
+        for name in names:
+            per_cat = [mean(self.cells[c, name]) for c in cats]
+            row = f"| {name} | {' | '.join(f'{v:.2f}' for v in per_cat)} | {mean(per_cat):.2f} |"
+            print(row + (f" {extra[1].get(name, '')} |" if extra else ""))
+
+
+def _sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
+    return fast_sdr(ref.double().numpy(), est.double().numpy())
