@@ -103,6 +103,7 @@ class DataConf:
     class_audio_clips: int = 5              # ... of 1 to this many clips of the label
     similar_partners: float = 0.0           # chance of a partner of a like-named class
     similar_temperature: float = 0.1        # ... drawn with weights exp(cosine / this)
+    mix_in: Optional[List[dict]] = None     # other corpora: [{cuts, weight, <their own settings>}]
 
 
 @dataclass

@@ -7,7 +7,25 @@ from ..config import AUDIO, DataConf
 from ..data.augment import MixtureAugment
 from ..data.mixtures import (MixtureDataset, balance_labels, collate_embeddings,
                              load_test_mixtures, render_mixture)
-from .sampler import NumberedBatches
+from .sampler import MuxedBatches, NumberedBatches
+
+#: The mixture settings a ``data.mix_in`` corpus may set for itself (the others are shared).
+MIX_IN_KEYS = ("min_src", "max_src", "balance", "augment", "gain_range", "divide_by_n",
+               "class_audio_query", "class_audio_clips", "similar_partners",
+               "similar_temperature")
+
+
+class MuxedMixtures(torch.utils.data.Dataset):
+    """One :class:`MixtureDataset` per corpus, fed ``(batch_index, corpus, CutSet)`` by
+    :class:`MuxedBatches`: the batch is made by that corpus's dataset (its own partners,
+    levels and augmentation); the returned dict is ``MixtureDataset``'s."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+
+    def __getitem__(self, item):
+        index, corpus, cuts = item
+        return self.datasets[corpus][(index, cuts)]
 
 
 class FixedMixtures(torch.utils.data.Dataset):
@@ -48,6 +66,11 @@ class MixtureDataModule(pl.LightningDataModule):
             once per epoch.
         class_audio_query, class_audio_clips, similar_partners, similar_temperature: class
             audio queries and like-named partners (see MixtureDataset).
+        mix_in: other training corpora mixed into the stream, a list of
+            ``{"cuts": embedded cuts manifest, "weight": share of the batches, ...}``, each
+            with any of :data:`MIX_IN_KEYS` for its own mixtures (the rest as above); a batch
+            is drawn from one corpus, so its partners and absent targets come from that
+            corpus. The main corpus keeps ``1 - sum(weights)`` of the batches.
 
     The number of batches consumed is saved in checkpoints (``state_dict``) and restored on
     resume, so a killed run continues on the batches it would have seen.
@@ -63,7 +86,7 @@ class MixtureDataModule(pl.LightningDataModule):
                  class_audio_query=DataConf.class_audio_query,
                  class_audio_clips=DataConf.class_audio_clips,
                  similar_partners=DataConf.similar_partners,
-                 similar_temperature=DataConf.similar_temperature):
+                 similar_temperature=DataConf.similar_temperature, mix_in=DataConf.mix_in):
         super().__init__()
         if (valid_cuts is None) != (valid_mixtures is None):
             raise ValueError("Pass both valid_cuts and valid_mixtures, or neither")
@@ -78,27 +101,65 @@ class MixtureDataModule(pl.LightningDataModule):
         self.augment = MixtureAugment.from_dict(augment)
         self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         self.similar_partners, self.similar_temperature = similar_partners, similar_temperature
+        self.mix_in = [self._check_mix_in(i, m) for i, m in enumerate(mix_in or [])]
+        if sum(m["weight"] for m in self.mix_in) >= 1:
+            raise ValueError("data.mix_in weights must leave the main corpus a share: their sum"
+                             f" is {sum(m['weight'] for m in self.mix_in)} (>= 1)")
         self.resume_index = 0
+
+    @staticmethod
+    def _check_mix_in(i: int, entry) -> dict:
+        if not isinstance(entry, dict) or "cuts" not in entry or "weight" not in entry:
+            raise ValueError(f"data.mix_in[{i}] must be a mapping with 'cuts' and 'weight', got {entry!r}")
+        unknown = set(entry) - {"cuts", "weight", *MIX_IN_KEYS}
+        if unknown:
+            raise ValueError(f"data.mix_in[{i}] sets {sorted(unknown)}; a mixed-in corpus may set"
+                             f" cuts, weight and {', '.join(MIX_IN_KEYS)}")
+        if not 0 < float(entry["weight"]) < 1:
+            raise ValueError(f"data.mix_in[{i}].weight is a share of the batches in (0, 1),"
+                             f" got {entry['weight']}")
+        if entry.get("balance") not in (None, "label"):
+            raise ValueError(f"data.mix_in[{i}].balance must be 'label' or null, got {entry['balance']!r}")
+        out = {**entry, "weight": float(entry["weight"])}
+        if "augment" in entry:
+            out["augment"] = MixtureAugment.from_dict(entry["augment"])
+        return out
 
     def _rank(self):
         trainer = getattr(self, "trainer", None)
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def train_dataloader(self):
-        cuts = CutSet.from_file(self.train_cuts).to_eager()
-        world_size, rank = self._rank()
-        epoch = balance_labels(cuts) if self.balance == "label" else cuts
+    def _corpus(self, cuts_path, settings: dict, seed: str, world_size: int, rank: int):
+        """``(NumberedBatches, MixtureDataset)`` of one training corpus."""
+        cuts = CutSet.from_file(cuts_path).to_eager()
+        epoch = balance_labels(cuts) if settings["balance"] == "label" else cuts
         batches = NumberedBatches(epoch, self.batch_size, seed=self.seed,
                                   world_size=world_size, rank=rank)
-        batches.start_at(max(self._batches_done(), self.resume_index))
         dataset = MixtureDataset(cuts, n_src=self.n_src, n_samples=self.n_samples,
-                                 gain_range=self.gain_range, divide_by_n=self.divide_by_n,
-                                 seed=f"{self.seed}-rank{rank}", min_src=self.min_src,
-                                 max_src=self.max_src, augment=self.augment,
-                                 class_audio_query=self.class_audio_query,
-                                 class_audio_clips=self.class_audio_clips,
-                                 similar_partners=self.similar_partners,
-                                 similar_temperature=self.similar_temperature)
+                                 gain_range=tuple(settings["gain_range"]),
+                                 divide_by_n=settings["divide_by_n"], seed=seed,
+                                 min_src=settings["min_src"], max_src=settings["max_src"],
+                                 augment=settings["augment"],
+                                 class_audio_query=settings["class_audio_query"],
+                                 class_audio_clips=settings["class_audio_clips"],
+                                 similar_partners=settings["similar_partners"],
+                                 similar_temperature=settings["similar_temperature"])
+        return batches, dataset
+
+    def train_dataloader(self):
+        world_size, rank = self._rank()
+        main = {k: getattr(self, k) for k in MIX_IN_KEYS}
+        batches, dataset = self._corpus(self.train_cuts, main, f"{self.seed}-rank{rank}",
+                                        world_size, rank)
+        if self.mix_in:
+            corpora = [(batches, dataset)] + [
+                self._corpus(m["cuts"], {**main, **{k: m[k] for k in MIX_IN_KEYS if k in m}},
+                             f"{self.seed}-rank{rank}-mix{i}", world_size, rank)
+                for i, m in enumerate(self.mix_in)]
+            weights = [1 - sum(m["weight"] for m in self.mix_in)] + [m["weight"] for m in self.mix_in]
+            batches = MuxedBatches([b for b, _ in corpora], weights, seed=self.seed)
+            dataset = MuxedMixtures([d for _, d in corpora])
+        batches.start_at(max(self._batches_done(), self.resume_index))
         return torch.utils.data.DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

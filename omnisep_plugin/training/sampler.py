@@ -1,5 +1,6 @@
-"""Numbered, resumable batches on top of a Lhotse sampler."""
-from typing import Iterator, Tuple
+"""Numbered, resumable batches on top of a Lhotse sampler, from one corpus or several."""
+import random
+from typing import Iterator, Sequence, Tuple
 
 from lhotse import CutSet
 from lhotse.dataset import SimpleCutSampler
@@ -46,3 +47,49 @@ class NumberedBatches:
                     yield index, cuts
                     index += 1
             epoch, skip = epoch + 1, 0
+
+
+class MuxedBatches:
+    """Endless ``(batch_index, corpus, CutSet)`` batches drawn from several corpora.
+
+    Batch ``i`` comes from corpus ``k`` with probability ``weights[k]``, drawn by a generator
+    seeded with ``(seed, i)`` alone; corpus ``k``'s batches are the consecutive batches of
+    its own :class:`NumberedBatches` stream. So batch ``i`` is still a pure function of
+    ``(seed, i)``, and ``start_at(i)`` resumes on the very batches a killed run would have
+    seen (each stream is moved to the number of batches it gave before ``i``).
+
+    Args:
+        streams: one :class:`NumberedBatches` per corpus.
+        weights: each corpus's share of the batches (positive; normalised).
+        seed: seeds the corpus draws.
+    """
+
+    def __init__(self, streams: Sequence[NumberedBatches], weights: Sequence[float], seed: int = 0):
+        if len(streams) != len(weights) or not streams:
+            raise ValueError(f"{len(streams)} streams need as many weights, got {len(weights)}")
+        if any(w <= 0 for w in weights):
+            raise ValueError(f"Corpus weights must be positive, got {list(weights)}")
+        self.streams, self.weights, self.seed = list(streams), [float(w) for w in weights], seed
+        self.start = 0
+
+    def corpus_of(self, index: int) -> int:
+        """The corpus batch ``index`` is drawn from."""
+        rng = random.Random(f"{self.seed}-corpus-{index}")
+        return rng.choices(range(len(self.streams)), weights=self.weights)[0]
+
+    def start_at(self, index: int) -> None:
+        self.start = int(index)
+
+    def __iter__(self) -> Iterator[Tuple[int, int, CutSet]]:
+        done = [0] * len(self.streams)
+        for i in range(self.start):
+            done[self.corpus_of(i)] += 1
+        for stream, n in zip(self.streams, done):
+            stream.start_at(n)
+        batches = [iter(s) for s in self.streams]
+        index = self.start
+        while True:
+            k = self.corpus_of(index)
+            _, cuts = next(batches[k])
+            yield index, k, cuts
+            index += 1
