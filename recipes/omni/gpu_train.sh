@@ -3,7 +3,7 @@
 # machine that reaches no registry (the lent GPU machine): nothing is downloaded or rendered.
 #
 #   bash recipes/omni/gpu_train.sh PACK OUT_DIR [--minutes 8] [--conf recipes/omni/conf/train.yaml]
-#                                  [--init omni|MODEL.pth]
+#                                  [--init omni|MODEL.pth] [--mix-in NAME=WEIGHT ...]
 #
 # PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
@@ -15,8 +15,12 @@
 # --init starts from a trained model (the shipped `omni`: its CPU-trained small U-Net) widened
 # to the configuration's widths by `omnisep widen` (the same function at step 0) instead of
 # from scratch: minutes of GPU time then add to what the CPU learnt.
+# --mix-in NAME=WEIGHT draws that share of the batches from the pack's split NAME (`data.mix_in`),
+# mixed clean and among its own classes: e.g. `--mix-in synth_music=0.4`, the instrument
+# default's training corpus that stage 8 packs when recipes/omni/local/synth_music_mix_in.sh has
+# embedded it.
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n 2,17p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,21p "$0" >&2; exit 2; }
 pack=$1; out=$2; shift 2
 
 minutes=8
@@ -26,6 +30,7 @@ audio_encoder=$(dirname "$0")/state/audio_encoder.pth
 example_labels="dog barking,woman speaking"
 val_every=500
 init=""
+mix_in=""
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
     --example-labels) example_labels=$2; shift 2 ;;
     --val-every) val_every=$2; shift 2 ;;
     --init) init=$2; shift 2 ;;
+    --mix-in) mix_in="$mix_in ${2}"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
     *) echo "gpu_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -59,11 +65,22 @@ if [ -n "$init" ]; then
   init_args=(--init "$work/init.pth")
 fi
 
+mix_args=()
+if [ -n "$mix_in" ]; then
+  entries=""
+  for spec in $mix_in; do
+    name=${spec%%=*}; weight=${spec#*=}
+    [ -f "$work/cuts_${name}_embedded.jsonl.gz" ] || { log "--mix-in $spec: the pack has no split $name"; exit 2; }
+    entries="$entries${entries:+, }{cuts: $work/cuts_${name}_embedded.jsonl.gz, weight: $weight, augment: null}"
+  done
+  mix_args=(--set "data.mix_in=[$entries]")
+fi
+
 log "training $conf for $minutes minutes"
 omnisep train --conf "$conf" --exp-dir "$work/exp" \
   --set "data.augment={level_db: [-5.0, 5.0]$bg}" --set "data.num_workers=$(( $(nproc) - 2 ))" \
   --set training.max_minutes="$minutes" --set training.val_every="$val_every" \
-  --set training.ckpt_every="$val_every" "${init_args[@]}" "${extra[@]}" \
+  --set training.ckpt_every="$val_every" "${init_args[@]}" "${mix_args[@]}" "${extra[@]}" \
   --train-cuts "$work/cuts_train_embedded.jsonl.gz" --valid-cuts "$work/cuts_valid_embedded.jsonl.gz" \
   --valid-mixtures "$work/valid_mixtures.json" 2>&1 | tee "$out/train.log"
 

@@ -238,9 +238,12 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: pack the training corpus into $data_dir/pack.tar (at most $pack_mib MiB)"
   rm -f "$data_dir/pack.tar"
+  mix_in_cuts=()  # the instrument default's corpus, when local/synth_music_mix_in.sh embedded it
+  synth_train=$data_dir/synth_music_embedded/synth_music_cuts_train_embedded.jsonl.gz
+  [ -f "$synth_train" ] && mix_in_cuts=(--cuts synth_music="$synth_train")
   omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib --per-class $pack_per_class -j $nj \
     --cuts train="$emb/omni_cuts_train_embedded.jsonl.gz" --cuts valid="$emb/omni_cuts_valid_embedded.jsonl.gz" \
     --backgrounds "$corpus_dir/backgrounds.json" \
     --extra "$emb/valid_mixtures.json" --extra "$emb/omni_cuts_train_query_set.pt" \
-    --extra "$emb/omni_cuts_train_audio_bank.pt"
+    --extra "$emb/omni_cuts_train_audio_bank.pt" "${mix_in_cuts[@]}"
 fi

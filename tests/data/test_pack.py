@@ -120,7 +120,8 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     QuerySet(labels, torch.from_numpy(vectors)).save(tmp_path / "omni_cuts_train_query_set.pt")
     QuerySet(labels, torch.from_numpy(vectors[::-1].copy())).save(tmp_path / "omni_cuts_train_audio_bank.pt")
     AudioBinder(dim=8, channels=(4, 8)).save(tmp_path / "audio_encoder.pth")
-    pack_corpus({"train": corpus["train"], "valid": corpus["valid"]}, tmp_path / "p.tar", max_mib=1,
+    extra = dummy_embedded_cuts(tmp_path / "extra", n_classes=3, per_class=2, seconds=1.0, seed=2)
+    pack_corpus({"train": corpus["train"], "valid": corpus["valid"], "extra": extra}, tmp_path / "p.tar", max_mib=1,
                 backgrounds=root / "backgrounds.json",
                 extra_files=[root / "valid_mixtures.json", tmp_path / "omni_cuts_train_query_set.pt",
                              tmp_path / "omni_cuts_train_audio_bank.pt"])
@@ -136,7 +137,8 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
         ["bash", str(ROOT / "recipes/omni/gpu_train.sh"), str(tmp_path / "p.tar"), str(tmp_path / "out"),
          "--conf", str(tmp_path / "tiny.yaml"), "--minutes", "5", "--work", str(tmp_path / "work"),
          "--audio-encoder", str(tmp_path / "audio_encoder.pth"), "--example-labels", "class0,class1",
-         "--val-every", "2", "--set", "training.max_steps=4", "--init", str(tmp_path / "narrow.pth")],
+         "--val-every", "2", "--set", "training.max_steps=4", "--init", str(tmp_path / "narrow.pth"),
+         "--mix-in", "extra=0.5"],
         capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
     bundle = tmp_path / "out" / "bundle"
@@ -151,7 +153,15 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     assert "initialised from" in (tmp_path / "out" / "train.log").read_text()
     metrics = (tmp_path / "out" / "metrics.csv").read_text()
     assert "val_si_sdr" in metrics.splitlines()[0]
-    assert "max_minutes" in (tmp_path / "out" / "conf.yaml").read_text()
+    written = yaml.safe_load((tmp_path / "out" / "conf.yaml").read_text())
+    assert written["training"]["max_minutes"] == 5
+    assert written["data"]["mix_in"] == [{"cuts": str(tmp_path / "work" / "cuts_extra_embedded.jsonl.gz"),
+                                          "weight": 0.5, "augment": None}]
+    refused = subprocess.run(
+        ["bash", str(ROOT / "recipes/omni/gpu_train.sh"), str(tmp_path / "p.tar"), str(tmp_path / "out2"),
+         "--conf", str(tmp_path / "tiny.yaml"), "--work", str(tmp_path / "work2"), "--mix-in", "synth_music=0.4"],
+        capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and "the pack has no split synth_music" in refused.stderr
 
 
 def test_per_class_keeps_an_even_share_of_each_label(tmp_path):
