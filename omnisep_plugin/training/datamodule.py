@@ -1,4 +1,6 @@
 """Training and validation data for :class:`OmniSepSystem`, resumable to the batch."""
+from pathlib import Path
+
 import pytorch_lightning as pl
 import torch
 from lhotse import CutSet
@@ -109,20 +111,28 @@ class MixtureDataModule(pl.LightningDataModule):
 
     @staticmethod
     def _check_mix_in(i: int, entry) -> dict:
+        """One ``data.mix_in`` entry, checked before training starts (its path exists, its
+        weight is a share, its settings are known); ``augment`` becomes a MixtureAugment."""
+        where = f"data.mix_in[{i}]"
         if not isinstance(entry, dict) or "cuts" not in entry or "weight" not in entry:
-            raise ValueError(f"data.mix_in[{i}] must be a mapping with 'cuts' and 'weight', got {entry!r}")
+            raise ValueError(f"{where} must be a mapping with 'cuts' and 'weight', got {entry!r}")
         unknown = set(entry) - {"cuts", "weight", *MIX_IN_KEYS}
         if unknown:
-            raise ValueError(f"data.mix_in[{i}] sets {sorted(unknown)}; a mixed-in corpus may set"
+            raise ValueError(f"{where} sets {sorted(unknown)}; a mixed-in corpus may set"
                              f" cuts, weight and {', '.join(MIX_IN_KEYS)}")
-        if not 0 < float(entry["weight"]) < 1:
-            raise ValueError(f"data.mix_in[{i}].weight is a share of the batches in (0, 1),"
-                             f" got {entry['weight']}")
+        try:
+            weight = float(entry["weight"])
+        except (TypeError, ValueError):
+            weight = float("nan")
+        if not 0 < weight < 1:
+            raise ValueError(f"{where}.weight is a share of the batches in (0, 1), got {entry['weight']!r}")
         if entry.get("balance") not in (None, "label"):
-            raise ValueError(f"data.mix_in[{i}].balance must be 'label' or null, got {entry['balance']!r}")
-        out = {**entry, "weight": float(entry["weight"])}
+            raise ValueError(f"{where}.balance must be 'label' or null, got {entry['balance']!r}")
+        out = {**entry, "weight": weight}
         if "augment" in entry:
             out["augment"] = MixtureAugment.from_dict(entry["augment"])
+        if not Path(str(entry["cuts"])).is_file():
+            raise ValueError(f"{where}.cuts: no such manifest {entry['cuts']!r}")
         return out
 
     def _rank(self):
@@ -152,10 +162,14 @@ class MixtureDataModule(pl.LightningDataModule):
         batches, dataset = self._corpus(self.train_cuts, main, f"{self.seed}-rank{rank}",
                                         world_size, rank)
         if self.mix_in:
-            corpora = [(batches, dataset)] + [
-                self._corpus(m["cuts"], {**main, **{k: m[k] for k in MIX_IN_KEYS if k in m}},
-                             f"{self.seed}-rank{rank}-mix{i}", world_size, rank)
-                for i, m in enumerate(self.mix_in)]
+            corpora = [(batches, dataset)]
+            for i, m in enumerate(self.mix_in):
+                try:
+                    corpora.append(self._corpus(
+                        m["cuts"], {**main, **{k: m[k] for k in MIX_IN_KEYS if k in m}},
+                        f"{self.seed}-rank{rank}-mix{i}", world_size, rank))
+                except ValueError as err:
+                    raise ValueError(f"data.mix_in[{i}] ({m['cuts']}): {err}") from None
             weights = [1 - sum(m["weight"] for m in self.mix_in)] + [m["weight"] for m in self.mix_in]
             batches = MuxedBatches([b for b, _ in corpora], weights, seed=self.seed)
             dataset = MuxedMixtures([d for _, d in corpora])

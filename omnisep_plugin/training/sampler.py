@@ -65,7 +65,9 @@ class MuxedBatches:
     """
 
     def __init__(self, streams: Sequence[NumberedBatches], weights: Sequence[float], seed: int = 0):
-        if len(streams) != len(weights) or not streams:
+        if not streams:
+            raise ValueError("MuxedBatches needs at least one stream")
+        if len(streams) != len(weights):
             raise ValueError(f"{len(streams)} streams need as many weights, got {len(weights)}")
         if any(w <= 0 for w in weights):
             raise ValueError(f"Corpus weights must be positive, got {list(weights)}")

@@ -16,9 +16,9 @@
 # to the configuration's widths by `omnisep widen` (the same function at step 0) instead of
 # from scratch: minutes of GPU time then add to what the CPU learnt.
 # --mix-in NAME=WEIGHT draws that share of the batches from the pack's split NAME (`data.mix_in`),
-# mixed clean and among its own classes: e.g. `--mix-in synth_music=0.4`, the instrument
-# default's training corpus that stage 8 packs when recipes/omni/local/synth_music_mix_in.sh has
-# embedded it.
+# without augmentation and among its own classes: e.g. `--mix-in synth_music=0.4`, 24 clips per
+# instrument of the instrument default's training corpus, which stage 8 packs with
+# `--pack-synth-music true` (after recipes/omni/local/synth_music_mix_in.sh has embedded it).
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,21p "$0" >&2; exit 2; }
 pack=$1; out=$2; shift 2
@@ -30,7 +30,7 @@ audio_encoder=$(dirname "$0")/state/audio_encoder.pth
 example_labels="dog barking,woman speaking"
 val_every=500
 init=""
-mix_in=""
+mix_in=()
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -41,7 +41,9 @@ while [ $# -gt 0 ]; do
     --example-labels) example_labels=$2; shift 2 ;;
     --val-every) val_every=$2; shift 2 ;;
     --init) init=$2; shift 2 ;;
-    --mix-in) mix_in="$mix_in ${2}"; shift 2 ;;
+    --mix-in) [[ $2 =~ ^[A-Za-z0-9_]+=(0?\.[0-9]+)$ ]] || {
+                echo "gpu_train.sh: --mix-in takes NAME=WEIGHT with a weight in (0, 1), e.g. synth_music=0.4; got '$2'" >&2; exit 2; }
+              mix_in+=("$2"); shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
     *) echo "gpu_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -58,22 +60,25 @@ rm -rf "$work"
 omnisep unpack-corpus "$pack" "$work" -j "$(nproc)"
 bg=""; [ -f "$work/backgrounds.json" ] && bg=", backgrounds: $work/backgrounds.json"
 
+mix_args=()
+if [ ${#mix_in[@]} -gt 0 ]; then
+  entries=""
+  for spec in "${mix_in[@]}"; do
+    name=${spec%%=*}; weight=${spec#*=}
+    if [ ! -f "$work/cuts_${name}_embedded.jsonl.gz" ]; then
+      log "--mix-in $spec: the pack has no split $name (it has: $(cd "$work" && ls cuts_*_embedded.jsonl.gz | sed 's/^cuts_//; s/_embedded.jsonl.gz$//' | xargs))"
+      exit 2
+    fi
+    entries="$entries${entries:+, }{cuts: $work/cuts_${name}_embedded.jsonl.gz, weight: $weight, augment: null}"
+  done
+  mix_args=(--set "data.mix_in=[$entries]")
+fi
+
 init_args=()
 if [ -n "$init" ]; then
   log "starting from $init, widened to $conf's U-Net"
   omnisep widen "$init" "$work/init.pth" --conf "$conf"
   init_args=(--init "$work/init.pth")
-fi
-
-mix_args=()
-if [ -n "$mix_in" ]; then
-  entries=""
-  for spec in $mix_in; do
-    name=${spec%%=*}; weight=${spec#*=}
-    [ -f "$work/cuts_${name}_embedded.jsonl.gz" ] || { log "--mix-in $spec: the pack has no split $name"; exit 2; }
-    entries="$entries${entries:+, }{cuts: $work/cuts_${name}_embedded.jsonl.gz, weight: $weight, augment: null}"
-  done
-  mix_args=(--set "data.mix_in=[$entries]")
 fi
 
 log "training $conf for $minutes minutes"

@@ -54,6 +54,8 @@ n_loso_mixtures=300
 synth_dir=data/synth_music   # today's instrument benchmark (the synth_music test split)
 pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~41 MB) + wheels (~6 MB) + the pack
 pack_per_class=24    # at most 24 cuts per class in the pack (2,254 of the 7,734; instruments 12 per soundfont)
+pack_synth_music=false  # true: also pack the instrument default's corpus (24 clips per instrument)
+                        # for `gpu_train.sh --mix-in synth_music=0.4`; all splits share the budget
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/omni
@@ -238,9 +240,12 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: pack the training corpus into $data_dir/pack.tar (at most $pack_mib MiB)"
   rm -f "$data_dir/pack.tar"
-  mix_in_cuts=()  # the instrument default's corpus, when local/synth_music_mix_in.sh embedded it
-  synth_train=$data_dir/synth_music_embedded/synth_music_cuts_train_embedded.jsonl.gz
-  [ -f "$synth_train" ] && mix_in_cuts=(--cuts synth_music="$synth_train")
+  mix_in_cuts=()  # --pack-synth-music true: the instrument default's corpus as split synth_music
+  if [ "$pack_synth_music" = true ]; then   # (embedded by local/synth_music_mix_in.sh)
+    synth_train=$data_dir/synth_music_embedded/synth_music_cuts_train_embedded.jsonl.gz
+    [ -f "$synth_train" ] || { log "--pack-synth-music: run recipes/omni/local/synth_music_mix_in.sh first"; exit 1; }
+    mix_in_cuts=(--cuts synth_music="$synth_train")
+  fi
   omnisep pack-corpus "$data_dir/pack.tar" --max-mib $pack_mib --per-class $pack_per_class -j $nj \
     --cuts train="$emb/omni_cuts_train_embedded.jsonl.gz" --cuts valid="$emb/omni_cuts_valid_embedded.jsonl.gz" \
     --backgrounds "$corpus_dir/backgrounds.json" \

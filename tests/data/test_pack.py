@@ -161,7 +161,11 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
         ["bash", str(ROOT / "recipes/omni/gpu_train.sh"), str(tmp_path / "p.tar"), str(tmp_path / "out2"),
          "--conf", str(tmp_path / "tiny.yaml"), "--work", str(tmp_path / "work2"), "--mix-in", "synth_music=0.4"],
         capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert refused.returncode == 2 and "the pack has no split synth_music" in refused.stderr
+    assert refused.returncode == 2 and "the pack has no split synth_music (it has: extra train valid)" in refused.stderr
+    for spec in ("synth_music", "synth_music=1.5", "a b=0.4"):
+        bad = subprocess.run(["bash", str(ROOT / "recipes/omni/gpu_train.sh"), str(tmp_path / "p.tar"),
+                              str(tmp_path / "out3"), "--mix-in", spec], capture_output=True, text=True, env=env)
+        assert bad.returncode == 2 and "--mix-in takes NAME=WEIGHT" in bad.stderr
 
 
 def test_per_class_keeps_an_even_share_of_each_label(tmp_path):

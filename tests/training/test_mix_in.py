@@ -1,4 +1,7 @@
 """Training on several corpora at once: ``data.mix_in`` (MuxedBatches + MuxedMixtures)."""
+import subprocess
+import sys
+
 import pytest
 import torch
 from lhotse import CutSet
@@ -76,19 +79,54 @@ def test_mix_in_batches_come_from_their_corpus_with_its_own_settings(corpus):
 
 
 @pytest.mark.parametrize("mix_in, message", [
-    ([{"cuts": "x.jsonl.gz"}], "with 'cuts' and 'weight'"),
-    ([{"cuts": "x.jsonl.gz", "weight": 1.0}], r"in \(0, 1\)"),
-    ([{"cuts": "a", "weight": 0.6}, {"cuts": "b", "weight": 0.5}], "leave the main corpus a share"),
-    ([{"cuts": "x.jsonl.gz", "weight": 0.3, "n_src": 2}], r"sets \['n_src'\]"),
-    ([{"cuts": "x.jsonl.gz", "weight": 0.3, "balance": "clip"}], "balance must be 'label' or null"),
-    ([{"cuts": "x.jsonl.gz", "weight": 0.3, "augment": {"echo": 1}}], "Unknown augmentation settings"),
+    ([{"cuts": "CUTS"}], "with 'cuts' and 'weight'"),
+    ([{"cuts": "CUTS", "weight": 1.0}], r"weight is a share of the batches in \(0, 1\), got 1.0"),
+    ([{"cuts": "CUTS", "weight": None}], r"weight is a share of the batches in \(0, 1\), got None"),
+    ([{"cuts": "CUTS", "weight": 0.6}, {"cuts": "CUTS", "weight": 0.5}], "leave the main corpus a share"),
+    ([{"cuts": "CUTS", "weight": 0.3, "n_src": 2}], r"sets \['n_src'\]"),
+    ([{"cuts": "CUTS", "weight": 0.3, "balance": "clip"}], "balance must be 'label' or null"),
+    ([{"cuts": "CUTS", "weight": 0.3, "augment": {"echo": 1}}], "Unknown augmentation settings"),
+    ([{"cuts": "missing.jsonl.gz", "weight": 0.3}], r"data.mix_in\[0\].cuts: no such manifest"),
 ])
 def test_bad_mix_in_settings_are_refused_before_training(corpus, mix_in, message):
+    mix_in = [{k: str(corpus["test_cuts"]) if v == "CUTS" else v for k, v in m.items()} for m in mix_in]
     with pytest.raises(ValueError, match=message):
         MixtureDataModule(corpus["train_cuts"], mix_in=mix_in)
+
+
+def test_a_mixed_in_corpus_too_small_for_a_batch_is_named(corpus, tmp_path):
+    few = CutSet.from_file(corpus["test_cuts"]).subset(first=1)
+    few.to_file(tmp_path / "few.jsonl.gz")
+    data = MixtureDataModule(corpus["train_cuts"], batch_size=2, n_src=2, num_workers=0,
+                             mix_in=[{"cuts": str(tmp_path / "few.jsonl.gz"), "weight": 0.5}])
+    with pytest.raises(ValueError, match=r"data.mix_in\[0\] \(.*few.jsonl.gz\): .*no full batch"):
+        data.train_dataloader()
+
+
+def test_a_resumed_mixed_stream_gives_the_same_mixtures(corpus):
+    def data():
+        return MixtureDataModule(corpus["train_cuts"], batch_size=2, n_src=2, n_samples=4000,
+                                 num_workers=0, seed=3,
+                                 mix_in=[{"cuts": str(corpus["test_cuts"]), "weight": 0.4}])
+    fresh = iter(data().train_dataloader())
+    batches = [next(fresh) for _ in range(7)]
+    resumed = data()
+    resumed.load_state_dict({"batches_done": 4})
+    again = iter(resumed.train_dataloader())
+    for want in batches[4:]:
+        got = next(again)
+        assert got["cut_ids"] == want["cut_ids"]
+        torch.testing.assert_close(got["mixture"], want["mixture"])
 
 
 def test_train_with_a_mixed_in_corpus(corpus, tmp_path):
     out = _train(corpus, tmp_path / "exp", "--set",
                  f"data.mix_in=[{{cuts: {corpus['test_cuts']}, weight: 0.5}}]")
     assert (tmp_path / "exp" / "omnisep.pth").is_file(), out.stderr[-2000:]
+    # the setting reaches training: a missing corpus stops the command with its name
+    cmd = [sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf", str(corpus["conf"]),
+           "--train-cuts", str(corpus["train_cuts"]), "--exp-dir", str(tmp_path / "exp2"),
+           "--set", "data.mix_in=[{cuts: nowhere.jsonl.gz, weight: 0.5}]"]
+    bad = subprocess.run(cmd, capture_output=True, text=True)
+    assert bad.returncode != 0 and "data.mix_in[0].cuts: no such manifest" in bad.stderr
+    assert "Traceback" not in bad.stderr
