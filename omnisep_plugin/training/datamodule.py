@@ -104,9 +104,11 @@ class MixtureDataModule(pl.LightningDataModule):
         self.class_audio_query, self.class_audio_clips = class_audio_query, class_audio_clips
         self.similar_partners, self.similar_temperature = similar_partners, similar_temperature
         self.mix_in = [self._check_mix_in(i, m) for i, m in enumerate(mix_in or [])]
-        if sum(m["weight"] for m in self.mix_in) >= 1:
+        mixed = sum(m["weight"] for m in self.mix_in)
+        if mixed >= 1:
             raise ValueError("data.mix_in weights must leave the main corpus a share: their sum"
-                             f" is {sum(m['weight'] for m in self.mix_in)} (>= 1)")
+                             f" is {mixed} (>= 1)")
+        self.corpus_weights = [1 - mixed] + [m["weight"] for m in self.mix_in]  # main first
         self.resume_index = 0
 
     @staticmethod
@@ -170,8 +172,7 @@ class MixtureDataModule(pl.LightningDataModule):
                         f"{self.seed}-rank{rank}-mix{i}", world_size, rank))
                 except ValueError as err:
                     raise ValueError(f"data.mix_in[{i}] ({m['cuts']}): {err}") from None
-            weights = [1 - sum(m["weight"] for m in self.mix_in)] + [m["weight"] for m in self.mix_in]
-            batches = MuxedBatches([b for b, _ in corpora], weights, seed=self.seed)
+            batches = MuxedBatches([b for b, _ in corpora], self.corpus_weights, seed=self.seed)
             dataset = MuxedMixtures([d for _, d in corpora])
         batches.start_at(max(self._batches_done(), self.resume_index))
         return torch.utils.data.DataLoader(
