@@ -4,6 +4,8 @@ The corpus is built here from a fake package cache (generated sounds, FluidR3_GM
 for the three soundfonts), so no download happens; the shipped tables are checked as they are.
 """
 import json
+import shutil
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -63,6 +65,34 @@ def test_reserved_packages_are_refused_before_any_download(tmp_path, package):
     with pytest.raises(ValueError, match="reserved for independent evaluation"):
         omni.fetch_packages(["sound-theme-freedesktop", package], tmp_path)
     assert not (tmp_path / "pkgs").exists() or not any((tmp_path / "pkgs").iterdir())
+
+
+def _tiny_deb(folder, package):
+    """A one-file Debian package built with dpkg-deb: ``usr/share/<package>/hello.txt``."""
+    src = folder / f"{package}-src"
+    (src / "DEBIAN").mkdir(parents=True)
+    (src / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
+        "Description: test\n")
+    (src / "usr" / "share" / package).mkdir(parents=True)
+    (src / "usr" / "share" / package / "hello.txt").write_text("hello\n")
+    subprocess.run(["dpkg-deb", "--build", str(src), str(folder / f"{package}_1.0_all.deb")],
+                   check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs Debian's dpkg-deb")
+def test_fetch_packages_unpacks_into_a_fresh_cache_and_names_a_corrupt_deb(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "debs").mkdir(parents=True)  # the .deb already downloaded; no pkgs/ folder yet
+    _tiny_deb(cache / "debs", "tiny-sounds")
+    roots = omni.fetch_packages(["tiny-sounds"], cache)
+    assert (roots["tiny-sounds"] / "usr/share/tiny-sounds/hello.txt").read_text() == "hello\n"
+    assert (roots["tiny-sounds"] / ".done").is_file()
+    (cache / "debs" / "broken-sounds_1.0_all.deb").write_bytes(b"not a deb")
+    with pytest.raises(RuntimeError, match="dpkg -x .*broken-sounds_1.0_all.deb failed"):
+        omni.fetch_packages(["broken-sounds"], cache)
+    assert not (cache / "pkgs" / "broken-sounds").exists()
+    assert not (cache / "pkgs" / "broken-sounds.partial").exists()
 
 
 # ----------------------------------------------------------------------------- helpers

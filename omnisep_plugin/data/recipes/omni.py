@@ -179,14 +179,17 @@ def fetch_packages(packages: Iterable[str], cache_dir: Pathlike) -> Dict[str, Pa
     Returns package -> unpacked root.
     """
     cache_dir = Path(cache_dir)
-    debs, roots = cache_dir / "debs", {}
-    debs.mkdir(parents=True, exist_ok=True)
-    for package in sorted(set(packages)):
+    debs, pkgs, roots = cache_dir / "debs", cache_dir / "pkgs", {}
+    packages = sorted(set(packages))
+    for package in packages:  # every one before anything is downloaded
         check_not_reserved(package)
-        root = cache_dir / "pkgs" / package
+    for package in packages:
+        root = pkgs / package
         roots[package] = root
         if (root / ".done").is_file():
             continue
+        debs.mkdir(parents=True, exist_ok=True)
+        pkgs.mkdir(parents=True, exist_ok=True)
         found = sorted(debs.glob(f"{package}_*.deb"))
         if not found:
             if shutil.which("apt-get") is None:
@@ -198,7 +201,11 @@ def fetch_packages(packages: Iterable[str], cache_dir: Pathlike) -> Dict[str, Pa
                 raise RuntimeError(f"apt-get download {package} failed: {run.stderr.strip()[-300:]}")
         partial = root.with_name(package + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run(["dpkg", "-x", str(found[-1]), str(partial)], check=True, capture_output=True)
+        run = subprocess.run(["dpkg", "-x", str(found[-1]), str(partial)], capture_output=True, text=True)
+        if run.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise RuntimeError(f"dpkg -x {found[-1]} failed (delete it to download it again): "
+                               f"{run.stderr.strip()[-300:]}")
         shutil.rmtree(root, ignore_errors=True)
         partial.rename(root)
         (root / ".done").write_text(found[-1].name + "\n")
