@@ -8,6 +8,7 @@ stored statistics). Call ``.train()`` to fine-tune.
 from asteroid.models import register_model
 
 from .omnisep import OmniSep
+from .routed import RoutedOmniSep
 
 
 def _omnisep_for_inference(*args, **kwargs) -> OmniSep:
@@ -18,4 +19,13 @@ def _omnisep_for_inference(*args, **kwargs) -> OmniSep:
 _omnisep_for_inference.__name__ = OmniSep.__name__
 register_model(_omnisep_for_inference)
 
-__all__ = ["OmniSep"]
+
+def _routed_for_inference(*args, **kwargs) -> RoutedOmniSep:
+    """``asteroid.models.get("RoutedOmniSep")``: a :class:`RoutedOmniSep` in eval mode."""
+    return RoutedOmniSep(*args, **kwargs).eval()
+
+
+_routed_for_inference.__name__ = RoutedOmniSep.__name__
+register_model(_routed_for_inference)
+
+__all__ = ["OmniSep", "RoutedOmniSep"]

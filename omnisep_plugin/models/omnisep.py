@@ -20,6 +20,16 @@ _EPS = 1e-10
 _QUERY_ACTIVATIONS = ("sigmoid", "none")
 
 
+def with_plain_versions(conf: dict) -> dict:
+    """An Asteroid package dict with plain-string software versions (loadable with
+    ``weights_only=True``) and this package's version added."""
+    from .. import __version__
+    conf["infos"]["software_versions"] = {
+        k: str(v) for k, v in conf["infos"]["software_versions"].items()}
+    conf["infos"]["software_versions"]["omnisep_plugin_version"] = __version__
+    return conf
+
+
 class OmniSep(BaseModel):
     """OmniSep (Cheng et al., ICLR 2025): separate the source a query describes.
 
@@ -306,12 +316,7 @@ class OmniSep(BaseModel):
     def serialize(self) -> dict:
         """Asteroid's package dict, with plain-string version infos so that it loads with
         ``weights_only=True`` (Asteroid's own stores a ``TorchVersion`` object)."""
-        conf = super().serialize()
-        conf["infos"]["software_versions"] = {
-            k: str(v) for k, v in conf["infos"]["software_versions"].items()}
-        from .. import __version__
-        conf["infos"]["software_versions"]["omnisep_plugin_version"] = __version__
-        return conf
+        return with_plain_versions(super().serialize())
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write :meth:`serialize` to ``path`` atomically (no half-written file on a kill)."""
@@ -325,13 +330,19 @@ class OmniSep(BaseModel):
 
         ``"default"`` (or another name registered with :func:`register_pretrained`: see
         :data:`omnisep_plugin.pipelines.BUNDLES`) loads the model shipped inside the package.
-        Never downloads: a path that does not exist is a ``FileNotFoundError``.
+        Never downloads: a path that does not exist is a ``FileNotFoundError``. A
+        :class:`~omnisep_plugin.models.routed.RoutedOmniSep` package (several experts
+        behind one model, as the shipped default) loads as that class, which has the same
+        interface.
         """
         conf = pretrained_model_conf_or_path
         if isinstance(conf, str) and not os.path.exists(conf) and conf in PRETRAINED:
             conf = PRETRAINED[conf]()
         if isinstance(conf, (str, os.PathLike)):
             conf = load_package(conf, "OmniSep model file")
+        if cls is OmniSep and isinstance(conf, dict) and conf.get("model_name") == "RoutedOmniSep":
+            from .routed import RoutedOmniSep  # experts behind one model (the shipped default)
+            return RoutedOmniSep.from_pretrained(conf, *args, **kwargs)
         if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:
             name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
             raise ValueError(f"Not an {cls.__name__} package (model_name={name!r})")

@@ -141,9 +141,37 @@ def resolve_backend(name: str, device, seconds: float) -> str:
 
 def as_separator(model) -> nn.Module:
     """An OmniSep (a model with :meth:`OmniSep.masker_input`) wrapped in the ``eager``
-    :class:`BackendSeparator` (the folded head); anything else (a backend, a wrapper
-    module) as it is."""
-    return BackendSeparator(model, "eager") if hasattr(model, "masker_input") else model
+    :class:`BackendSeparator` (the folded head), a
+    :class:`~omnisep_plugin.models.RoutedOmniSep` in a :class:`RoutedSeparator`; anything
+    else (a backend, a wrapper module) as it is."""
+    if hasattr(model, "masker_input") or hasattr(model, "route"):
+        return separator_for(model, "eager")
+    return model
+
+
+def separator_for(model, backend: str = "eager") -> nn.Module:
+    """``model``'s separation run by ``backend``: a :class:`BackendSeparator`, or a
+    :class:`RoutedSeparator` for a model with experts."""
+    return RoutedSeparator(model, backend) if hasattr(model, "route") else BackendSeparator(model, backend)
+
+
+class RoutedSeparator(nn.Module):
+    """A :class:`~omnisep_plugin.models.RoutedOmniSep`'s separation with each expert's mask
+    network run by ``backend`` (:class:`BackendSeparator`); the routing is the model's.
+    ``wav [batch, time]``, ``query [batch, n, dim]`` -> ``[batch, n, time]``."""
+
+    def __init__(self, model, backend: str = "eager"):
+        super().__init__()
+        self.model, self.backend = model, backend
+        self.experts = nn.ModuleList(BackendSeparator(e, backend) for e in model.experts)
+
+    @property
+    def sample_rate(self) -> float:
+        return self.model.sample_rate
+
+    def forward(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        from ..models.routed import run_routed
+        return run_routed(self.model.route(query), list(self.experts), wav, query)
 
 
 class BackendSeparator(nn.Module):

@@ -137,7 +137,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...query import QuerySet
     from ...query.presence import absent_warning, file_presence
     from ...query.spec import QuerySpec, build_queries, vocabulary_warning
-    from ...separation.backends import BackendSeparator, resolve_backend
+    from ...separation.backends import resolve_backend, separator_for
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
                                      write_sidecar)
     from ...utils import StagedWrites
@@ -191,7 +191,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
             click.echo(f"Warning: {warning}" + (f"; {elsewhere}" if elsewhere else ""), err=True)
     queries = torch.stack([b.query for b in built])  # [n_stems, dim]
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
-    separator = BackendSeparator(model, backend)
+    separator = separator_for(model, backend)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     warnings = []
