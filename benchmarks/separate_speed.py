@@ -35,10 +35,12 @@ from omnisep_plugin.models import OmniSep
 
 
 def build_model(name):
-    """``default``: the shipped model; ``paper``: the paper's size (random weights); else
+    """A shipped model (``default``: routed, a query runs the network of its label; ``omni``,
+    ``instruments``: one network); ``paper``: the paper's size (random weights); else
     comma-separated U-Net widths."""
-    if name == "default":
-        return OmniSep.from_pretrained("default")
+    from omnisep_plugin.pipelines import BUNDLES
+    if name in BUNDLES:
+        return OmniSep.from_pretrained(name)
     torch.manual_seed(0)
     widths = None if name == "paper" else [int(w) for w in name.split(",")]
     return OmniSep(unet_widths=widths).eval()
@@ -79,7 +81,7 @@ def compare_backends(model, seconds: int, rounds: int, window: int, overlap: flo
     alternating (ABAB...) so that a shared CPU's load falls on all alike; best of ``rounds``.
     ``unfolded`` is the model's own forward (the query head not folded)."""
     from omnisep_plugin.separation import separate_array
-    from omnisep_plugin.separation.backends import BackendSeparator
+    from omnisep_plugin.separation.backends import separator_for
 
     class Unfolded(torch.nn.Module):  # OmniSep.forward itself (separate_stream would fold it)
         def __init__(self, model):
@@ -89,7 +91,7 @@ def compare_backends(model, seconds: int, rounds: int, window: int, overlap: flo
         def forward(self, wav, query):
             return self.model(wav, query)
 
-    runners = {"unfolded": Unfolded(model), **{b: BackendSeparator(model, b) for b in BACKENDS}}
+    runners = {"unfolded": Unfolded(model), **{b: separator_for(model, b) for b in BACKENDS}}
     wav, query = 0.1 * torch.randn(1, 16000 * seconds), torch.randn(model.query_dim)
     rtf = {name: 0.0 for name in runners}
     for _ in range(rounds):
@@ -103,14 +105,14 @@ def compare_backends(model, seconds: int, rounds: int, window: int, overlap: flo
 def file_child(args, path, out):
     """Run in a subprocess: separate one file, print wall seconds and peak RSS."""
     from omnisep_plugin.separation import separate_file
-    from omnisep_plugin.separation.backends import BackendSeparator, resolve_backend
+    from omnisep_plugin.separation.backends import resolve_backend, separator_for
 
     model = build_model(args.model)
     queries = torch.randn(args.queries, model.query_dim)
     cpu = cpu_seconds()
     start = time.perf_counter()
     backend = resolve_backend(args.backend, "cpu", sf.info(path).duration)
-    sep = BackendSeparator(model, backend)
+    sep = separator_for(model, backend)
     ready = time.perf_counter() - start
     kw = dict(window=args.window, overlap=args.overlap, batch_windows=args.batch_windows)
     outs = [Path(f"{out}.{i}.wav") for i in range(args.queries)]

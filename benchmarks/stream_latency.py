@@ -19,7 +19,7 @@ import torch
 
 from omnisep_plugin.pipelines import DEFAULT
 from omnisep_plugin.separation import separate_stream
-from omnisep_plugin.separation.backends import BackendSeparator
+from omnisep_plugin.separation.backends import separator_for
 
 
 def main():
@@ -30,7 +30,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--backend", default="eager")
     args = parser.parse_args()
-    model = BackendSeparator(DEFAULT.get_model(), args.backend)
+    model = separator_for(DEFAULT.get_model(), args.backend)
     sr = int(model.sample_rate)
     wav = (0.1 * np.random.default_rng(0).standard_normal((1, int(args.seconds * sr)))).astype(
         np.float32)

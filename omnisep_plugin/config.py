@@ -65,7 +65,7 @@ BACKENDS = ("eager", "torchscript", "onnxruntime")
 class PresenceConfig:
     """When ``omnisep separate`` warns "target likely absent" (:mod:`omnisep_plugin.query.presence`).
 
-    Chosen with ``omnisep eval-presence --model default`` on its dev pairs (seeds 8,000,000+;
+    Chosen with ``omnisep eval-presence --model instruments`` (the instrument specialist) on its dev pairs (seeds 8,000,000+;
     rates on the test pairs in docs/results.md): below ``min_similarity`` (cosine of the
     query and the estimate's audio embedding; only with an encoder that embeds audio) or
     below ``min_energy_db`` (estimate-to-mixture energy), the query is flagged."""

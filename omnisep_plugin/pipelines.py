@@ -6,11 +6,16 @@ knows no shipped file: this module registers each bundle's name with
 :func:`omnisep_plugin.registry.register_pretrained`, which is how
 ``OmniSep.from_pretrained("default")`` finds it.
 
-``DEFAULT`` is the embedded default model: a small OmniSep trained by
-``recipes/synth_music`` on instruments rendered from recorded General MIDI samples, with its
-offline Query-Net (MiniLM text + a bound audio encoder) and Query-Set, as fp16 files under
-``omnisep_plugin/pretrained/default``. ``OMNI`` (``--model omni``) is the open-domain model of
-``recipes/omni``, shipped the same way under ``omnisep_plugin/pretrained/omni``.
+Three bundles, fp16 files under ``omnisep_plugin/pretrained/<name>``, each with its offline
+Query-Net (MiniLM text + a bound audio encoder) and Query-Set:
+
+- ``OMNI`` (``--model omni``): the open-domain network of ``recipes/omni`` (137 classes);
+- ``INSTRUMENTS`` (``--model instruments``): the specialist of ``recipes/synth_music``, 11
+  instruments rendered from recorded General MIDI samples (the default until session 12);
+- ``DEFAULT`` (``--model default``): both behind one
+  :class:`~omnisep_plugin.models.RoutedOmniSep`, a query answered by the expert of its
+  nearest label (the specialist for its 11 instruments), with OMNI's query side; written by
+  :func:`export_routed_bundle` (``omnisep route-bundle``).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +43,14 @@ class OmniSepBundle:
         audio_label: ``omnisep separate`` composes an audio example with the text of its
             nearest label by default (``--audio-label``; measured on this model's dev
             mixtures, ``recipes/omni/local/choose_audio_label.py``).
+        query_folder: where its query encoder, Query-Set and text seeds are, when they are
+            another bundle's (the routed default uses OMNI's); default :attr:`folder`.
     """
 
     name: str
     folder: Path
     sample_rate: int = 16000
+    query_folder: Optional[Path] = None
     presence_similarity: bool = True
     presence: PresenceConfig = PRESENCE
     audio_label: bool = False
@@ -53,11 +61,11 @@ class OmniSepBundle:
 
     @property
     def audio_encoder(self) -> Path:
-        return self.folder / "audio_encoder.pth"
+        return (self.query_folder or self.folder) / "audio_encoder.pth"
 
     @property
     def query_set(self) -> Path:
-        return self.folder / "query_set.pt"
+        return (self.query_folder or self.folder) / "query_set.pt"
 
     @property
     def audio_prototypes(self) -> Path:
@@ -68,7 +76,7 @@ class OmniSepBundle:
     @property
     def text_queries(self) -> Path:
         """Text embeddings of its labels (seeds the encoder's text cache; optional)."""
-        return self.folder / "text_queries.pt"
+        return (self.query_folder or self.folder) / "text_queries.pt"
 
     @property
     def example(self) -> Path:
@@ -141,10 +149,10 @@ class OmniSepBundle:
         return torch.stack([b.query for b in built])
 
 
-DEFAULT = OmniSepBundle("default", _HERE / "default")
-object.__setattr__(DEFAULT, "__doc__", """The embedded default: ``clipsep7_small`` OmniSep, 384-d
-offline queries (MiniLM text, bound audio), trained by ``recipes/synth_music/conf/default.yaml``;
-16 kHz.""")
+INSTRUMENTS = OmniSepBundle("instruments", _HERE / "instruments")
+object.__setattr__(INSTRUMENTS, "__doc__", """The instrument specialist (the default until
+0.12): ``clipsep7_small`` OmniSep, 384-d offline queries (MiniLM text, bound audio), trained by
+``recipes/synth_music/conf/default.yaml`` on 11 instruments of FluidR3_GM; 16 kHz.""")
 # min_energy_db: chosen on the omni recipe's dev mixtures (validation recordings) for text +
 # prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
 # recipes/omni (docs/results.md section 4).
@@ -152,13 +160,23 @@ OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False,
                      presence=PresenceConfig(min_energy_db=-9.1), audio_label=True)
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
-sounds of Debian data packages), same query space as DEFAULT; 16 kHz; text queries are
+sounds of Debian data packages), same query space as INSTRUMENTS; 16 kHz; text queries are
 composed with their label's audio prototype (``audio_prototypes.pt``), audio examples with
-their nearest label's text (``audio_label``). Not the default: it
-does not yet match DEFAULT on DEFAULT's instrument benchmark (docs/results.md section 4). The
-query check flags absent targets by the energy cue alone, at its own threshold (-9.1 dB):
-DEFAULT's similarity threshold is not calibrated on it.""")
-BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI}
+their nearest label's text (``audio_label``). Alone it does not match INSTRUMENTS on that
+model's instrument benchmark (docs/results.md section 4), so the default routes those 11
+instruments to INSTRUMENTS. The query check flags absent targets by the energy cue alone, at
+its own threshold (-9.1 dB): INSTRUMENTS' similarity threshold is not calibrated on it.""")
+# The default: both networks behind one model (RoutedOmniSep), a query answered by the
+# expert of its nearest label: INSTRUMENTS for its 11 instruments, OMNI for everything else;
+# OMNI's query encoder, Query-Set, prototypes and query-check threshold (`omnisep
+# route-bundle`, recipes/omni stage 7; docs/results.md section 4).
+DEFAULT = OmniSepBundle("default", _HERE / "default", presence_similarity=False,
+                        presence=PresenceConfig(min_energy_db=-9.1), audio_label=True,
+                        query_folder=_HERE / "omni")
+object.__setattr__(DEFAULT, "__doc__", """The embedded default: a RoutedOmniSep of OMNI (137
+classes: speech, instruments, everyday sounds) and INSTRUMENTS (its 11 instruments answered
+by the specialist), OMNI's query space and query defaults; 16 kHz.""")
+BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI, INSTRUMENTS.name: INSTRUMENTS}
 for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)
 
@@ -223,4 +241,56 @@ def export_bundle(model_path, audio_encoder_path, query_set_path, example_wav, f
             sf.write(tmp, source, sr, subtype="PCM_16", format="WAV")
     if text_seeds:
         write_text_seeds(folder)
+    return {p.name: p.stat().st_size for p in folder.iterdir()}
+
+
+def export_routed_bundle(folder, base: OmniSepBundle, specialists=(),
+                         example: Optional[OmniSepBundle] = None) -> dict:
+    """Write a bundle whose model is a :class:`~omnisep_plugin.models.RoutedOmniSep`: the
+    ``specialists`` answer the labels of their own Query-Sets (``_`` read as a space), the
+    ``base`` every other label of its Query-Set, which is the routing table. Its
+    ``omnisep.pth`` names the shipped networks instead of repeating their weights (the
+    bundle that loads it takes ``base``'s query encoder, Query-Set and text seeds:
+    :attr:`OmniSepBundle.query_folder`); it ships ``base``'s audio prototypes of the labels
+    ``base`` answers (a text for a specialist's label stays plain, as that specialist was
+    trained and measured) and the example (and its sources) of ``example`` (default
+    ``base``). Returns file sizes."""
+    import shutil
+
+    import torch
+
+    from .models.routed import load_single, referencing_package, routed_from_experts
+    from .query import QuerySet
+    from .utils import atomic_write
+
+    folder = Path(folder)
+    if folder.resolve() in {b.folder.resolve() for b in (base, *specialists)}:
+        raise ValueError(f"{folder} is one of the experts' bundles: write the routed one elsewhere")
+    for bundle in (base, *specialists):
+        bundle.check()
+    labels = QuerySet.load(base.query_set)
+    route = {lab: base.name for lab in labels.labels}
+    for spec in specialists:
+        known = {lab.replace("_", " ") for lab in QuerySet.load(spec.query_set).labels}
+        missing = sorted(known - set(route))
+        if missing:
+            raise ValueError(f"{spec.name}'s labels {missing[:3]} are not in {base.name}'s "
+                             f"Query-Set, which is the routing table")
+        route.update({lab: spec.name for lab in known})
+    names = [b.name for b in (base, *specialists)]
+    model = routed_from_experts({n: load_single(n, "a routed bundle") for n in names},
+                                route, labels.embeddings, labels.labels)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_write(folder / "omnisep.pth") as tmp:
+        torch.save(referencing_package(model, names), tmp)
+    for old in folder.glob("example_source-*.wav"):
+        old.unlink()
+    if base.audio_prototypes.is_file():  # only for base's labels: a specialist's text stays plain
+        protos = QuerySet.load(base.audio_prototypes)
+        keep = [i for i, lab in enumerate(protos.labels) if route.get(lab, base.name) == base.name]
+        QuerySet([protos.labels[i] for i in keep], protos.embeddings[keep]).save(
+            folder / "audio_prototypes.pt")
+    example = example or base
+    for path in (example.example, *example.example_sources().values()):
+        shutil.copyfile(path, folder / path.name)
     return {p.name: p.stat().st_size for p in folder.iterdir()}

@@ -50,9 +50,9 @@ def readme_run(tmp_path_factory):
 
 def test_asteroid_loader_gives_an_inference_ready_omnisep(readme_run):
     ns, _ = readme_run
-    from omnisep_plugin.models import OmniSep
+    from omnisep_plugin.models import OmniSep, RoutedOmniSep
     model = ns["model"]
-    assert type(model) is OmniSep and not model.training
+    assert type(model) is RoutedOmniSep and not model.training
     assert not any(m.training for m in model.modules())
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for _ in range(2):

@@ -9,52 +9,26 @@ alone, so the model keeps :class:`OmniSep`'s interface: ``forward(wav, query)``,
 ``forward_wav``, ``separate``, ``serialize`` / ``from_pretrained``.
 """
 import os
-from typing import Callable, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from asteroid.models.base_models import BaseModel
 from torch import nn
 
+from ..separation.routing import run_routed
 from ..utils import load_package
 from .omnisep import OmniSep, with_plain_versions
-
-Runner = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def run_routed(routes: torch.Tensor, runners: Sequence[Runner], wav: torch.Tensor,
-               query: torch.Tensor) -> torch.Tensor:
-    """Each stem separated by the runner its route names.
-
-    Args:
-        routes: expert index per stem ``[batch, n_src]``.
-        runners: per expert, ``(wav [b, time], query [b, n_src, dim]) -> [b, n_src, time]``;
-            one is called only on the mixtures that have a stem routed to it.
-        wav: ``[batch, time]``; query: ``[batch, n_src, dim]``.
-
-    Returns:
-        ``[batch, n_src, time]``.
-    """
-    out = None
-    for index, run in enumerate(runners):
-        chosen = routes == index
-        rows = chosen.any(dim=1)
-        if not bool(rows.any()):
-            continue
-        est = run(wav[rows], query[rows])
-        if out is None:
-            out = est.new_zeros(wav.shape[0], query.shape[1], est.shape[-1])
-        out[rows] = torch.where(chosen[rows].unsqueeze(-1), est, out[rows])
-    return out
-
 
 class RoutedOmniSep(BaseModel):
     """OmniSep experts behind one model; a query is answered by the expert of its nearest
     routing label.
 
     Args:
-        experts: :class:`OmniSep` models (or their ``get_model_args()`` dicts), with one
-            sample rate and one query dimension.
+        experts: :class:`OmniSep` models, their ``get_model_args()`` dicts, or names of
+            shipped single-network models (``"omni"``: loaded with their weights, which a
+            package that names them does not repeat), with one sample rate and one query
+            dimension.
         route_labels: the routing labels.
         route_experts: per routing label, the index of the expert that answers it.
         expert_names: a name per expert (recorded in outputs; default ``expert0``...).
@@ -68,9 +42,10 @@ class RoutedOmniSep(BaseModel):
     def __init__(self, experts: Sequence[Union[OmniSep, dict]], route_labels: Sequence[str],
                  route_experts: Sequence[int], expert_names: Optional[Sequence[str]] = None,
                  route_embeddings: Optional[torch.Tensor] = None, sample_rate: Optional[float] = None):
-        experts = [e if isinstance(e, OmniSep) else OmniSep(**e) for e in experts]
         if not experts:
             raise ValueError("RoutedOmniSep needs at least one expert")
+        refs = [e if isinstance(e, str) else None for e in experts]
+        experts = [_expert(e) for e in experts]
         rates = {float(e.sample_rate) for e in experts}
         dims = {e.query_dim for e in experts}
         if len(rates) != 1 or len(dims) != 1:
@@ -98,6 +73,7 @@ class RoutedOmniSep(BaseModel):
                              f"got {tuple(route_embeddings.shape)}")
         self.experts = nn.ModuleList(experts)
         self.route_labels, self.expert_names = route_labels, names
+        self.expert_refs = refs  # the shipped names the experts were loaded from (or None)
         self.register_buffer("route_embeddings", F.normalize(route_embeddings.float(), dim=-1))
         self.register_buffer("route_experts", torch.tensor(route_experts, dtype=torch.long))
 
@@ -132,6 +108,15 @@ class RoutedOmniSep(BaseModel):
                     route_experts=self.route_experts.tolist(),
                     expert_names=list(self.expert_names), sample_rate=float(self.sample_rate))
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``; the weights of experts loaded by name (a package
+        that names shipped networks, :func:`referencing_package`) may be left out."""
+        named = [f"experts.{i}." for i, ref in enumerate(self.expert_refs or ()) if ref]
+        if named:
+            own = {k: v for k, v in self.state_dict().items() if k.startswith(tuple(named))}
+            state_dict = {**own, **state_dict}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def serialize(self) -> dict:
         """Asteroid's package dict (the experts' weights under ``experts.<i>.``)."""
         return with_plain_versions(BaseModel.serialize(self))
@@ -163,6 +148,24 @@ class RoutedOmniSep(BaseModel):
         return model.eval()
 
 
+def _expert(expert) -> OmniSep:
+    if isinstance(expert, OmniSep):
+        return expert
+    if isinstance(expert, str):  # a shipped network, by name: never a routed model
+        return load_single(expert, "a routed model's expert")
+    return OmniSep(**expert)
+
+
+def referencing_package(model: RoutedOmniSep, names: Sequence[str]) -> dict:
+    """``model.serialize()`` with each expert given by the name of the shipped model it is
+    (``names``, one per expert) and only the routing tables as weights: a package that
+    loads those networks from the installed package instead of repeating them."""
+    pkg = model.serialize()
+    pkg["model_args"]["experts"] = list(names)
+    pkg["state_dict"] = {k: v for k, v in pkg["state_dict"].items() if k.startswith("route_")}
+    return pkg
+
+
 def routed_from_experts(experts: dict, labels: dict, text_embeddings: torch.Tensor,
                         label_order: Sequence[str]) -> RoutedOmniSep:
     """A :class:`RoutedOmniSep` from ``{name: OmniSep}`` and ``{label: expert name}``.
@@ -183,3 +186,14 @@ def routed_from_experts(experts: dict, labels: dict, text_embeddings: torch.Tens
     return RoutedOmniSep([experts[n] for n in names], list(label_order),
                          [names.index(labels[lab]) for lab in label_order], names,
                          route_embeddings=text_embeddings).eval()
+
+
+def load_single(path_or_name, what: str) -> OmniSep:
+    """``OmniSep.from_pretrained(path_or_name)``, refused with a clear error where the package
+    is a :class:`RoutedOmniSep` (``what`` names the command that needs one network)."""
+    model = OmniSep.from_pretrained(path_or_name)
+    if isinstance(model, RoutedOmniSep):
+        raise ValueError(f"{path_or_name} is a routed model (experts {model.expert_names}); "
+                         f"{what} takes one OmniSep network: name one expert's shipped model "
+                         f"(--model omni, --model instruments) or a trained omnisep.pth")
+    return model

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import BACKENDS, SEPARATE
+from .routing import run_routed
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
 _INPUTS, _OUTPUTS = ["features", "query"], ["logits"]
@@ -170,7 +171,6 @@ class RoutedSeparator(nn.Module):
         return self.model.sample_rate
 
     def forward(self, wav: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        from ..models.routed import run_routed
         return run_routed(self.model.route(query), list(self.experts), wav, query)
 
 

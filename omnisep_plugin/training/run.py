@@ -156,8 +156,8 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
                             "model section", written)
             conf["model"] = model_args
     if init is not None and not (resume and last.is_file()):
-        from ..models import OmniSep
-        start = OmniSep.from_pretrained(init)
+        from ..models.routed import load_single
+        start = load_single(init, "--init")
         if conf["model"] and conf["model"] != start.get_model_args():
             logging.warning("--init %s: its architecture replaces the configuration's model "
                             "section", init)

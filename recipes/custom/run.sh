@@ -5,9 +5,11 @@
 #   bash recipes/custom/run.sh --corpus-dir clips.csv           # header: path,label[,text]
 #   bash recipes/custom/run.sh --stage 2 --stop-stage 2 --resume true   # continue training
 #
-# By default it fine-tunes the shipped model (--init default) with its offline Query-Net
-# (MiniLM text + the shipped bound audio encoder, so queries keep the space the model
-# knows); --init PATH starts from another omnisep.pth, --init "" trains from scratch
+# By default it fine-tunes the shipped open-domain network (--init omni; the default model
+# routes between it and the instrument specialist, and a routed model is not fine-tuned as
+# one) with its offline Query-Net (MiniLM text + its bound audio encoder, so queries keep the
+# space the model knows); --init instruments starts from the specialist (give
+# --offline instruments with it), --init PATH from another omnisep.pth, --init "" from scratch
 # (then give a --conf whose model section you want). --imagebind PATH (with --offline "")
 # embeds with ImageBind instead, for a model trained with it.
 # Outputs: $data_dir/{manifests,embedded}, $exp_dir/{checkpoints,omnisep.pth,separated,results}.
@@ -17,8 +19,8 @@ stage=0
 stop_stage=4
 corpus_dir=          # a folder with one sub-folder per label, or a path,label[,text] CSV
 conf=$(dirname "$0")/conf/finetune.yaml
-init=default         # default (shipped model), an omnisep.pth, or "" (from scratch)
-offline=default      # bound audio encoder file ("default": the shipped one; "": use --imagebind)
+init=omni            # a shipped network (omni, instruments), an omnisep.pth, or "" (from scratch)
+offline=omni         # bound audio encoder file, or a shipped model's name (its encoder; "": use --imagebind)
 imagebind=
 data_dir=data/custom
 exp_dir=exp/custom/omnisep
@@ -33,8 +35,8 @@ device=cpu
 
 corpus=custom
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
-[ "$offline" = default ] && offline=$(python -c \
-  "from omnisep_plugin.pipelines import DEFAULT; print(DEFAULT.audio_encoder)")
+case "$offline" in default|omni|instruments) offline=$(python -c \
+  "from omnisep_plugin.pipelines import BUNDLES; print(BUNDLES['$offline'].audio_encoder)") ;; esac
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: manifests of $corpus_dir"

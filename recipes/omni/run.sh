@@ -11,9 +11,8 @@
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
 #   bash recipes/omni/run.sh --stage 4 --then wide    # then more capacity: conf/wide.yaml from small
 #   bash recipes/omni/run.sh --stage 4 --then "long_crops long_crops_b long_crops_c"   # one fine-tune more
-#   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export the shipped `--model omni` bundle
-#   (replacing the package default instead, --bundle-dir omnisep_plugin/pretrained/default, only
-#   under the issue's rule: within 1 dB of the default on its instrument benchmark)
+#   bash recipes/omni/run.sh --stage 7 --stop-stage 7   # export the shipped `--model omni` bundle,
+#   # then rebuild `--model default` from it and the instrument specialist (`omnisep route-bundle`)
 #   bash recipes/omni/run.sh --stage 8 --stop-stage 8   # pack the corpus for a GPU run, then:
 #   bash recipes/omni/gpu_train.sh data/omni/pack.tar exp/omni_gpu --minutes 8   # on the GPU machine
 #
@@ -25,7 +24,9 @@
 # each conf/NAME.yaml in turn from the previous run's weights, widened by `omnisep widen` to its
 # U-Net and masks where they are larger; the last one is the model), 5 separate the test sets,
 # 6 score (per category, present vs absent targets) -> $exp_root/results.md,
-# 7 (only with --stop-stage 7) export the bundle `--model omni` ($bundle_dir), 8 (only when asked) pack
+# 7 (only with --stop-stage 7) export the bundle `--model omni` ($bundle_dir) and rebuild the default
+# ($default_dir: a RoutedOmniSep answering the specialist's 11 instruments with
+# `--model instruments`, everything else with `--model omni`), 8 (only when asked) pack
 # the training corpus into one travelling archive of at most $pack_mib MiB (Opus audio) that
 # recipes/omni/gpu_train.sh trains from on a machine without a registry.
 # Reserved for independent evaluation, never used here: every MuseScore General soundfont
@@ -52,13 +53,14 @@ bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
 synth_dir=data/synth_music   # today's instrument benchmark (the synth_music test split)
-pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~41 MB) + wheels (~6 MB) + the pack
+pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~42 MB) + wheels (~6 MB) + the pack
 pack_per_class=24    # at most 24 cuts per class in the pack (2,254 of the 7,734; instruments 12 per soundfont)
 pack_synth_music=false  # true: also pack the instrument default's corpus (24 clips per instrument)
                         # for `gpu_train.sh --mix-in synth_music=0.4`; all splits share the budget
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/omni
+default_dir=omnisep_plugin/pretrained/default   # stage 7 rebuilds the routed default here ("": not)
 state_dir=$(dirname "$0")/state   # committed training state: a fresh clone continues from it
 . "$(dirname "$0")/../utils/parse_options.sh"
 
@@ -235,6 +237,10 @@ if [ $stage -le 7 ] && [ $stop_stage -eq 7 ]; then  # only when asked for by nam
     --audio-encoder "$data_dir/audio_encoder.pth" \
     --query-set "$emb/omni_cuts_train_query_set.pt" --audio-prototypes "$emb/omni_cuts_train_audio_bank.pt" \
     --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
+  if [ -n "$default_dir" ]; then
+    log "Stage 7: rebuild the default ($default_dir): omni routed with the instrument specialist"
+    omnisep route-bundle "$default_dir" --base omni --specialist instruments --example instruments
+  fi
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Offline benchmark and embedded default model: OmniSep on instruments rendered with
+# Offline benchmark and the instrument specialist (--model instruments; the default routes its
+# 11 instruments to it): OmniSep on instruments rendered with
 # FluidSynth from the recorded General MIDI samples of FluidR3_GM (Debian packages
 # fluidsynth + fluid-soundfont-gm; this recipe installs nothing), with the offline
 # Query-Net (MiniLM text + an audio encoder bound to it).
@@ -12,15 +13,16 @@
 # Stages: 0 render, 1 manifests, 2 bind the audio encoder, 3 embed queries + fixed
 # mixtures, 4 train OmniSep and the ablations in $ablations, 5 separate the test mixtures
 # with every query kind, 6 score -> $exp_root/results.md, 7 (only with --stop-stage 7)
-# export the OmniSep model as the package's embedded default (fp16 bundle + example).
-# The shipped default: --stage 4 --stop-stage 7 --conf conf/default.yaml --ablations ""
+# export the OmniSep model as the package's instrument specialist (fp16 bundle + example;
+# then `bash recipes/omni/run.sh --stage 7 --stop-stage 7` rebuilds the routed default).
+# The shipped specialist: --stage 4 --stop-stage 7 --conf conf/default.yaml --ablations ""
 #   --exp-root exp/synth_music_default (after stages 0-3).
 # The MuseScore General soundfonts are reserved for independent evaluation: never here.
 set -euo pipefail
 set -f   # no globbing: ablation overrides contain brackets
 
 stage=0
-stop_stage=6         # stage 7 (replace the package's default model) runs only when asked
+stop_stage=6         # stage 7 (replace the package's instrument specialist) runs only when asked
 corpus_dir=data/synth_music/corpus
 data_dir=data/synth_music
 exp_root=exp/synth_music
@@ -35,7 +37,7 @@ bind_steps=600
 n_test_mixtures=200
 nj=2
 device=auto          # cpu or cuda (auto: cuda when a GPU is visible)
-bundle_dir=omnisep_plugin/pretrained/default   # where stage 7 writes the embedded default
+bundle_dir=omnisep_plugin/pretrained/instruments   # where stage 7 writes the instrument specialist
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 log() { echo -e "$(date '+%F %T') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
@@ -130,7 +132,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: export the embedded default model to $bundle_dir"
+  log "Stage 7: export the instrument specialist (--model instruments) to $bundle_dir"
   omnisep export-bundle "$bundle_dir" --model "$exp_root/omnisep/omnisep.pth" \
     --audio-encoder "$data_dir/audio_encoder.pth" \
     --query-set "$emb/synth_music_cuts_train_query_set.pt" \

@@ -4,7 +4,8 @@ import torch
 from asteroid.models import BaseModel
 
 from omnisep_plugin.models import OmniSep, RoutedOmniSep
-from omnisep_plugin.models.routed import routed_from_experts, run_routed
+from omnisep_plugin.models.routed import routed_from_experts
+from omnisep_plugin.separation.routing import run_routed
 from omnisep_plugin.separation.backends import RoutedSeparator, as_separator
 from omnisep_plugin.testing.dummies import TINY_OMNISEP, tiny_omnisep
 
@@ -110,3 +111,24 @@ def test_a_corrupt_routed_package_is_a_clear_error(parts, tmp_path):
     del conf["state_dict"]["route_embeddings"]
     with pytest.raises(ValueError, match="Incompatible RoutedOmniSep package"):
         OmniSep.from_pretrained(conf)
+
+
+def test_a_package_that_names_shipped_networks_loads_their_weights(parts, tmp_path, monkeypatch):
+    from omnisep_plugin.models.routed import referencing_package
+    from omnisep_plugin.registry import PRETRAINED
+
+    model, omni, instruments = parts
+    for name, net in (("tiny-omni", omni), ("tiny-instruments", instruments)):
+        net.save(tmp_path / f"{name}.pth")
+        monkeypatch.setitem(PRETRAINED, name, lambda n=name: tmp_path / f"{n}.pth")
+    pkg = referencing_package(model, ["tiny-omni", "tiny-instruments"])
+    assert set(pkg["state_dict"]) == {"route_embeddings", "route_experts"}
+    loaded = OmniSep.from_pretrained(pkg)
+    assert loaded.expert_refs == ["tiny-omni", "tiny-instruments"]
+    wav, query = torch.randn(1, 3000), _query("dog", "cello")[None]
+    with torch.no_grad():
+        assert torch.allclose(loaded(wav, query), model(wav, query), atol=1e-6)
+    assert set(loaded.serialize()["state_dict"]) == set(model.state_dict())  # self-contained again
+    monkeypatch.delitem(PRETRAINED, "tiny-omni")
+    with pytest.raises((ValueError, FileNotFoundError), match="tiny-omni"):
+        OmniSep.from_pretrained(referencing_package(model, ["tiny-omni", "tiny-instruments"]))

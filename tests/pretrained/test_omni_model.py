@@ -95,11 +95,12 @@ def test_no_prototypes_gives_the_plain_text_query(tmp_path):
 def test_an_audio_example_is_composed_with_its_nearest_label_for_omni_only(tmp_path):
     """`--model omni` maps an audio example onto its nearest label (each example source onto
     its own: cosines 0.35 and 0.48, above the 0.3 floor) and composes the two; with
-    `--no-audio-label` the example is the query alone; `default` does not do it unasked."""
+    `--no-audio-label` the example is the query alone; `default` (whose query side is omni's)
+    does it too, `instruments` does not do it unasked."""
     runs = {}
     for model, label, flag in (("omni", "dog barking", None), ("omni", "woman speaking", None),
                                ("omni", "dog barking", "--no-audio-label"),
-                               ("default", "dog barking", None)):
+                               ("instruments", "dog barking", None), ("default", "dog barking", None)):
         out = tmp_path / f"{model}-{label}-{flag}"
         example = OMNI.example_sources()[label]
         result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", model,
@@ -112,7 +113,10 @@ def test_an_audio_example_is_composed_with_its_nearest_label_for_omni_only(tmp_p
         record = runs["omni", label, None][1]["audio_label"]
         assert record["label"] == label and record["used"] and record["similarity"] >= 0.3
     assert "audio_label" not in runs["omni", "dog barking", "--no-audio-label"][1]
-    assert "audio_label" not in runs["default", "dog barking", None][1]
+    assert "audio_label" not in runs["instruments", "dog barking", None][1]
+    assert runs["default", "dog barking", None][1]["audio_label"]["label"] == "dog barking"
+    np.testing.assert_allclose(runs["default", "dog barking", None][0],
+                               runs["omni", "dog barking", None][0], atol=1e-4)
     with_label, without = runs["omni", "dog barking", None][0], runs["omni", "dog barking", "--no-audio-label"][0]
     assert np.abs(with_label - without).max() > 1e-3
 
@@ -129,23 +133,26 @@ def test_omni_with_its_encoder_given_takes_an_audio_example_without_its_query_se
 
 
 def test_a_text_far_from_every_label_is_named_with_the_model_that_knows_it(tmp_path):
-    """`default` knows 11 instruments: "dog barking" is far from all of them (MiniLM cosine
-    0.21 to "trumpet"), so separate says so and names `--model omni`, which has the label;
-    a label `default` knows, and "dog barking" asked of `omni`, get no such warning."""
+    """`instruments` knows 11 instruments: "dog barking" is far from all of them (MiniLM
+    cosine 0.21 to "trumpet"), so separate says so and names `--model default`, which has
+    the label; a label `instruments` knows, and "dog barking" asked of `omni` or `default`,
+    get no such warning."""
     outputs = {}
-    for model, text in (("default", "dog barking"), ("default", "violin"), ("omni", "dog barking")):
+    for model, text in (("instruments", "dog barking"), ("instruments", "violin"),
+                        ("omni", "dog barking"), ("default", "dog barking")):
         out = tmp_path / f"{model}-{text}"
         result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", model,
                                           "--text", text, "--out", str(out)])
         assert result.exit_code == 0, result.output
         sidecar = json.loads((out / "example_mixture_est1.json").read_text())
         outputs[model, text] = (result.output, sidecar["nearest_label"])
-    output, nearest = outputs["default", "dog barking"]
+    output, nearest = outputs["instruments", "dog barking"]
     assert nearest["similarity"] < 0.5 and nearest["label"] != "dog barking"
     assert (f"'dog barking' is far from every label the model was trained on (nearest: "
             f"'{nearest['label']}'") in output
-    assert "--model omni knows 'dog barking' (cosine 1.00)" in output
-    for key, label in ((("default", "violin"), "violin"), (("omni", "dog barking"), "dog barking")):
+    assert "--model default knows 'dog barking' (cosine 1.00)" in output
+    for key, label in ((("instruments", "violin"), "violin"), (("omni", "dog barking"), "dog barking"),
+                       (("default", "dog barking"), "dog barking")):
         output, nearest = outputs[key]
         assert nearest == {"label": label, "similarity": 1.0} and "far from every label" not in output
 
@@ -201,7 +208,7 @@ def test_an_unknown_shipped_name_is_a_clear_error(tmp_path):
 
 
 def test_prototypes_with_a_model_that_ships_none_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "default",
+    result = CliRunner().invoke(cli, ["separate", str(OMNI.example), "--model", "instruments",
                                       "--text", "cello", "--prototypes", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--audio-prototypes" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -6,17 +6,18 @@ from click.testing import CliRunner
 from omnisep_plugin.audio_io import read_audio
 from omnisep_plugin.bin.cli import cli
 from omnisep_plugin.models import OmniSep
-from omnisep_plugin.pipelines import DEFAULT
-from omnisep_plugin.separation.backends import BackendSeparator
+from omnisep_plugin.pipelines import BUNDLES, DEFAULT
+from omnisep_plugin.separation.backends import BackendSeparator, RoutedSeparator, separator_for
 
 
-@pytest.mark.parametrize("fmt,backend", [("torchscript", "torchscript"), ("onnx", "onnxruntime")])
-def test_exported_default_model_matches_eager_on_the_example(tmp_path, fmt, backend):
+@pytest.mark.parametrize("fmt,backend,name", [("torchscript", "torchscript", "instruments"),
+                                               ("onnx", "onnxruntime", "omni")])
+def test_exported_shipped_network_matches_eager_on_the_example(tmp_path, fmt, backend, name):
     out = tmp_path / f"omnisep.{fmt}"
-    r = CliRunner().invoke(cli, ["export", "--model", "default", "--format", fmt, "--out", str(out)])
+    r = CliRunner().invoke(cli, ["export", "--model", name, "--format", fmt, "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "max abs difference" in r.output and out.stat().st_size > 1e6
-    model = DEFAULT.get_model()
+    model = BUNDLES[name].get_model()
     wav = torch.from_numpy(read_audio(DEFAULT.example)[0][:1])  # 6 s: 376 frames, not traced
     queries = torch.randn(2, 3, model.query_dim)  # dynamic batch and query count
     wavs = torch.cat([wav, 0.5 * wav])
@@ -26,9 +27,22 @@ def test_exported_default_model_matches_eager_on_the_example(tmp_path, fmt, back
     assert fast.shape == eager.shape == (2, 3, wav.shape[-1])
     assert eager.abs().max() > 0.01
     assert (fast - eager).abs().max() <= 1e-4
-    again = CliRunner().invoke(cli, ["export", "--model", "default", "--format", fmt,
+    again = CliRunner().invoke(cli, ["export", "--model", name, "--format", fmt,
                                      "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_the_routed_default_runs_each_expert_with_the_backend():
+    model, encoder = DEFAULT.get_model(), DEFAULT.get_encoder()
+    wav = torch.from_numpy(read_audio(DEFAULT.example)[0][:1])
+    queries = encoder.embed_text(["cello", "dog barking", "clarinet"])[None]  # both experts
+    assert model.route_names(queries[0]) == ["instruments", "omni", "instruments"]
+    sep = separator_for(model, "onnxruntime")
+    assert isinstance(sep, RoutedSeparator)
+    with torch.inference_mode():
+        fast, eager = sep(wav, queries), model(wav, queries)
+    assert fast.shape == eager.shape == (1, 3, wav.shape[-1])
+    assert (fast - eager).abs().max() <= 1e-4
 
 
 def test_unknown_backend_is_refused():

@@ -51,7 +51,7 @@ def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, a
 
 
 @cli.command("eval-pairs", context_settings=CONTEXT)
-@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni'.")
+@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni', 'instruments'.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
               help="Its bound audio encoder file (default: the shipped one; text is MiniLM).")
 @click.option("--pairs", help="Comma-separated a+b pairs (default: every pair of instruments).")
@@ -91,7 +91,7 @@ def eval_pairs(model_path, offline_ckpt, pairs, seconds, seed, csv_path):
 
 
 @cli.command("eval-presence", context_settings=CONTEXT)
-@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni'.")
+@click.option("--model", "model_path", default="default", help="A model file, or a shipped one: 'default', 'omni', 'instruments'.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
               help="Its bound audio encoder file (default: the shipped one; text is MiniLM).")
 @click.option("--pairs", "n_pairs", type=click.IntRange(1), help="Pairs per set (default: all 55).")
@@ -160,4 +160,29 @@ def export_bundle_cmd(output_dir, model_path, audio_encoder, query_set, example_
         sizes = export_bundle(model_path, audio_encoder, query_set, example, output_dir, text_seeds,
                               example_sources=dict(zip(labels, sources)),
                               audio_prototypes_path=audio_prototypes)
+    click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))
+
+
+@cli.command("route-bundle", context_settings=CONTEXT)
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--base", required=True,
+              help="The shipped model (name) that answers every label its specialists do not.")
+@click.option("--specialist", "specialists", multiple=True,
+              help="A shipped model (name) that answers the labels of its own Query-Set (repeat).")
+@click.option("--example", "example_name", help="The shipped model whose example mixture the "
+              "bundle ships (default: --base's).")
+@user_errors
+def route_bundle(output_dir, base, specialists, example_name):
+    """Package shipped models as one routed bundle (RoutedOmniSep): each query is answered by
+    the expert of its nearest label, a specialist for its own labels, --base for the rest.
+    The package names the shipped networks (it repeats no weights); the query side is
+    --base's (recipes/omni stage 7 makes the default: --base omni --specialist instruments
+    --example instruments)."""
+    from ...pipelines import BUNDLES, export_routed_bundle
+
+    unknown = [n for n in (base, *specialists, example_name) if n and n not in BUNDLES]
+    if unknown:
+        raise BadInput(f"Unknown shipped model(s) {unknown}; known: {sorted(BUNDLES)}")
+    sizes = export_routed_bundle(output_dir, BUNDLES[base], [BUNDLES[n] for n in specialists],
+                                 BUNDLES[example_name] if example_name else None)
     click.echo(", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sorted(sizes.items())))

@@ -11,7 +11,8 @@ PARITY_TOLERANCE = 1e-4
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--model", "model_path", required=True,
-              help="OmniSep package (omnisep.pth from training), or 'default' (shipped).")
+              help="OmniSep package (omnisep.pth from training), or a shipped network: 'omni', "
+                   "'instruments' (the default routes between them: export each).")
 @click.option("--format", "fmt", required=True, type=click.Choice(["torchscript", "onnx"]))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="The file to write (.pt for torchscript, .onnx for onnx).")
@@ -28,16 +29,16 @@ def export(model_path, fmt, out_path, force):
     import torch
 
     from ...audio_io import read_audio
-    from ...models import OmniSep
+    from ...models.routed import load_single
     from ...pipelines import DEFAULT
     from ...separation.backends import BackendSeparator, export as export_graph
 
     out = Path(out_path)
     if out.exists() and not force:
         raise ValueError(f"{out} exists; pass --force to overwrite")
-    if model_path != "default" and Path(model_path).resolve() == out.resolve():
+    if Path(model_path).is_file() and Path(model_path).resolve() == out.resolve():
         raise ValueError(f"Refusing to write {out}: it is the model")
-    model = OmniSep.from_pretrained(model_path)
+    model = load_single(model_path, "omnisep export")
     export_graph(model, out, fmt)
     wav, _ = read_audio(DEFAULT.example)
     wav = torch.from_numpy(wav[:1])

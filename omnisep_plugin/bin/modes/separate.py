@@ -41,13 +41,14 @@ def _stems(text, image, audio):
 
 
 def _elsewhere(text: str, encoder, model_path: str):
-    """Where a text far from a model's labels is known: the open-domain shipped model, when
-    it is not the model in use and one of its labels is near the text (same query space)."""
-    from ...pipelines import OMNI
+    """Where a text far from a model's labels is known: the default (whose labels are the
+    open-domain network's), when it is not the model in use and one of its labels is near
+    the text (same query space)."""
+    from ...pipelines import DEFAULT, OMNI
     from ...query import QuerySet
     from ...query.spec import nearest_label
 
-    if model_path == OMNI.name or not OMNI.query_set.is_file():
+    if model_path in (OMNI.name, DEFAULT.name) or not OMNI.query_set.is_file():
         return None
     labels = QuerySet.load(OMNI.query_set)
     if labels.dim != encoder.dim:
@@ -55,14 +56,35 @@ def _elsewhere(text: str, encoder, model_path: str):
     near = nearest_label(encoder.embed_text([text])[0], labels)
     if near["similarity"] < SEPARATE.vocabulary_min_similarity:
         return None
-    return f"--model omni knows {near['label']!r} (cosine {near['similarity']:.2f})"
+    return f"--model default knows {near['label']!r} (cosine {near['similarity']:.2f})"
+
+
+def _stem_checkers(experts, bundle, default, device) -> list:
+    """``(encoder, config)`` of the query check per stem: ``default``, except for a stem a
+    shipped routed model gives to an expert that is itself shipped (the default's
+    ``instruments``), which is checked with that model's encoder and thresholds."""
+    from ...pipelines import BUNDLES
+
+    cache = {}
+    out = []
+    for name in experts:
+        expert = BUNDLES.get(name) if bundle is not None and name is not None else None
+        if expert is None or expert is bundle:
+            out.append(default)
+            continue
+        if name not in cache:
+            cache[name] = (expert.get_encoder(device) if expert.presence_similarity else None,
+                           expert.presence)
+        out.append(cache[name])
+    return out
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_path", required=True,
-              help="OmniSep package (omnisep.pth from training), or a shipped model: 'default' (11 "
-                   "instruments) or 'omni' (open-domain: speech, instruments, everyday sounds).")
+              help="OmniSep package (omnisep.pth from training), or a shipped model: 'default' "
+                   "(open-domain, its 11 best-known instruments answered by the specialist), 'omni' "
+                   "(the open-domain network alone) or 'instruments' (the specialist alone).")
 @click.option("--imagebind", "imagebind_ckpt", type=click.Path(),
               help="Local ImageBind checkpoint: the query encoder.")
 @click.option("--offline", "offline_ckpt", type=click.Path(),
@@ -190,6 +212,10 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
             elsewhere = _elsewhere(spec.text, encoder, model_path)
             click.echo(f"Warning: {warning}" + (f"; {elsewhere}" if elsewhere else ""), err=True)
     queries = torch.stack([b.query for b in built])  # [n_stems, dim]
+    # a routed model (the default) names the expert that answers each stem; a shipped one's
+    # stems are checked as each expert's own shipped model checks them
+    experts = model.route_names(queries) if hasattr(model, "route_names") else [None] * len(built)
+    checkers = _stem_checkers(experts, bundle, (presence_encoder, presence_config), dev)
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = separator_for(model, backend)
     created = not out.exists()
@@ -206,15 +232,16 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
                 checks = ([None] * len(built) if remove
-                          else file_presence(path, wav_tmps,
-                                             torch.stack([b.positive for b in built]),
-                                             presence_encoder, presence_config))
-                for p, wav_tmp, (_, _, record), presence in zip(planned, wav_tmps, built, checks):
+                          else [file_presence(path, [wav_tmp], b.positive[None], *checker)[0]
+                                for wav_tmp, b, checker in zip(wav_tmps, built, checkers)])
+                for p, wav_tmp, (_, _, record), presence, expert in zip(planned, wav_tmps, built,
+                                                                         checks, experts):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
                     warnings.append(presence and absent_warning(name, presence))
                     write_sidecar(staged.path(p["json"]),
                                   {**facts, "output": str(p["wav"]), **record, "presence": presence,
-                                   "model": str(model_path), "device": str(dev), "mono": mono,
+                                   "model": str(model_path), "expert": expert,
+                                   "device": str(dev), "mono": mono,
                                    "backend": backend, "stems": len(built)}, atomic=False)
                     if plot:
                         plot_file_spectrograms(path, wav_tmp, staged.path(p["png"]),

@@ -16,8 +16,8 @@ from .cli_base import CONTEXT, cli, user_errors
 @click.option("--valid-mixtures", type=click.Path(exists=True, dir_okay=False))
 @click.option("--exp-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue the run in EXP_DIR from its last checkpoint.")
-@click.option("--init", help="Fine-tune: start from 'default' (the shipped model) or an "
-              "omnisep.pth (its architecture replaces the configuration's model section).")
+@click.option("--init", help="Fine-tune: start from a shipped network ('omni', 'instruments') or "
+              "an omnisep.pth (its architecture replaces the configuration's model section).")
 @user_errors
 def train(conf_path, overrides, train_cuts, valid_cuts, valid_mixtures, exp_dir, resume, init):
     """Train OmniSep (Lightning; GPU with bf16 when present, DDP-ready)."""
@@ -48,11 +48,11 @@ def widen(model, output, widths, conf_path, n_masks, noise, seed):
     channels, the same function up to --noise); continue training it with ``omnisep train
     --init OUTPUT``. With --conf, each size grows to the configuration's where that is
     larger and is kept otherwise."""
-    from ...models import OmniSep
+    from ...models.routed import load_single
     from ...training.run import load_conf
     if widths is not None and conf_path is not None:
         raise ValueError("Give the new widths once: --widths W1,W2,... or --conf CONF")
-    small = OmniSep.from_pretrained(model)
+    small = load_single(model, "omnisep widen")
     old, old_masks = list(small.masker.widths), small.n_masks
     if conf_path is not None:  # grows to the configuration's sizes where they are larger
         model_conf = load_conf(conf_path)["model"]

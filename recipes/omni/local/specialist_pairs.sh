@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped default (an 11-instrument specialist, recipes/synth_music) against the
+# The instrument specialist (`--model instruments`, the default until session 12) against the
 # open-domain model on the default's own instruments, rendered by a soundfont neither was
 # trained on (the held-out sf_GMbank: the test_loso clips): $n fixed mixtures of two of
 # those instruments, the default's benchmark's form. Both take the same text queries (the
@@ -16,9 +16,9 @@ n=150
 nj=2
 . "$(dirname "$0")/../../utils/parse_options.sh"
 
-default_model=$(python -c "from omnisep_plugin.pipelines import DEFAULT; print(DEFAULT.model)")
-labels=$(python -c "from omnisep_plugin.pipelines import DEFAULT; from omnisep_plugin.query import QuerySet
-print(','.join(QuerySet.load(DEFAULT.query_set).labels))")
+default_model=$(python -c "from omnisep_plugin.pipelines import INSTRUMENTS; print(INSTRUMENTS.model)")
+labels=$(python -c "from omnisep_plugin.pipelines import INSTRUMENTS; from omnisep_plugin.query import QuerySet
+print(','.join(QuerySet.load(INSTRUMENTS.query_set).labels))")
 cuts=$emb/omni_cuts_test_loso_embedded.jsonl.gz
 omnisep make-mixtures $cuts "$out/mixtures.json" -n $n --labels "$labels"
 omnisep separate-test "$model/omnisep.pth" $cuts "$out/mixtures.json" "$out/omni" --conf "$model/conf.yaml" \
