@@ -79,6 +79,14 @@ def _stem_checkers(experts, bundle, default, device) -> list:
     return out
 
 
+def _groups(checkers) -> list:
+    """Indices of the stems that share a query check (one check of the mixture each)."""
+    groups = {}
+    for i, checker in enumerate(checkers):
+        groups.setdefault(id(checker), []).append(i)
+    return list(groups.values())
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "model_path", required=True,
@@ -231,9 +239,13 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       overlap=overlap, progress=bar.update, atomic=False,
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
-                checks = ([None] * len(built) if remove
-                          else [file_presence(path, [wav_tmp], b.positive[None], *checker)[0]
-                                for wav_tmp, b, checker in zip(wav_tmps, built, checkers)])
+                checks = [None] * len(built)
+                for group in ([] if remove else _groups(checkers)):
+                    found = file_presence(path, [wav_tmps[i] for i in group],
+                                          torch.stack([built[i].positive for i in group]),
+                                          *checkers[group[0]])
+                    for i, record in zip(group, found):
+                        checks[i] = record
                 for p, wav_tmp, (_, _, record), presence, expert in zip(planned, wav_tmps, built,
                                                                          checks, experts):
                     name = path.name if len(built) == 1 else f"{path.name} ({Path(p['wav']).name})"
