@@ -20,6 +20,7 @@ from ..separation.routing import run_routed
 from ..utils import load_package
 from .omnisep import OmniSep, with_plain_versions
 
+
 class RoutedOmniSep(BaseModel):
     """OmniSep experts behind one model; a query is answered by the expert of its nearest
     routing label.
@@ -39,7 +40,8 @@ class RoutedOmniSep(BaseModel):
     ``[batch, n_src, time]``).
     """
 
-    def __init__(self, experts: Sequence[Union[OmniSep, dict]], route_labels: Sequence[str],
+    def __init__(self, experts: Sequence[Union[OmniSep, dict, str]],
+                 route_labels: Sequence[str],
                  route_experts: Sequence[int], expert_names: Optional[Sequence[str]] = None,
                  route_embeddings: Optional[torch.Tensor] = None, sample_rate: Optional[float] = None):
         if not experts:
