@@ -151,7 +151,7 @@ class OmniSepBundle:
 
 INSTRUMENTS = OmniSepBundle("instruments", _HERE / "instruments")
 object.__setattr__(INSTRUMENTS, "__doc__", """The instrument specialist (the default until
-0.12): ``clipsep7_small`` OmniSep, 384-d offline queries (MiniLM text, bound audio), trained by
+session 12): ``clipsep7_small`` OmniSep, 384-d offline queries (MiniLM text, bound audio), trained by
 ``recipes/synth_music/conf/default.yaml`` on 11 instruments of FluidR3_GM; 16 kHz.""")
 # min_energy_db: chosen on the omni recipe's dev mixtures (validation recordings) for text +
 # prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
@@ -169,7 +169,7 @@ its own threshold (-9.1 dB): INSTRUMENTS' similarity threshold is not calibrated
 # The default: both networks behind one model (RoutedOmniSep), a query answered by the
 # expert of its nearest label: INSTRUMENTS for its 11 instruments, OMNI for everything else;
 # OMNI's query encoder, Query-Set, prototypes and query-check threshold (`omnisep
-# route-bundle`, recipes/omni stage 7; docs/results.md section 4).
+# route-bundle`, recipes/omni stage 7; docs/results.md section 6).
 DEFAULT = OmniSepBundle("default", _HERE / "default", presence_similarity=False,
                         presence=PresenceConfig(min_energy_db=-9.1), audio_label=True,
                         query_folder=_HERE / "omni")

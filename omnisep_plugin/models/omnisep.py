@@ -30,6 +30,36 @@ def with_plain_versions(conf: dict) -> dict:
     return conf
 
 
+def resolve_package(conf):
+    """A model package: ``conf`` itself (a dict), the file at a local path, or the file of a
+    shipped model's name (:data:`~omnisep_plugin.registry.PRETRAINED`); never downloads."""
+    if isinstance(conf, str) and not os.path.exists(conf) and conf in PRETRAINED:
+        conf = PRETRAINED[conf]()
+    if isinstance(conf, (str, os.PathLike)):
+        conf = load_package(conf, "OmniSep model file")
+    return conf
+
+
+def check_package(conf, model_name: str) -> None:
+    """Refuse a package that is not ``model_name``'s or lacks valid ``model_args`` /
+    ``state_dict`` entries (``ValueError`` naming what is wrong)."""
+    if not isinstance(conf, dict) or conf.get("model_name") != model_name:
+        name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
+        article = "an" if model_name[0] in "AEIOU" else "a"
+        raise ValueError(f"Not {article} {model_name} package (model_name={name!r})")
+    for key in ("model_args", "state_dict"):
+        if not isinstance(conf.get(key), dict):
+            raise ValueError(f"{model_name} package without a valid {key!r} entry")
+
+
+def incompatible_package(conf: dict, model_name: str, err: Exception) -> ValueError:
+    """The error for a package whose arguments or weights do not fit the model."""
+    versions = conf.get("infos", {}).get("software_versions", {})
+    return ValueError(f"Incompatible {model_name} package (written by omnisep-plugin "
+                      f"{versions.get('omnisep_plugin_version', '?')}): "
+                      f"{str(err).splitlines()[0][:300]}")
+
+
 class OmniSep(BaseModel):
     """OmniSep (Cheng et al., ICLR 2025): separate the source a query describes.
 
@@ -335,27 +365,15 @@ class OmniSep(BaseModel):
         behind one model, as the shipped default) loads as that class, which has the same
         interface.
         """
-        conf = pretrained_model_conf_or_path
-        if isinstance(conf, str) and not os.path.exists(conf) and conf in PRETRAINED:
-            conf = PRETRAINED[conf]()
-        if isinstance(conf, (str, os.PathLike)):
-            conf = load_package(conf, "OmniSep model file")
+        conf = resolve_package(pretrained_model_conf_or_path)
         if cls is OmniSep and isinstance(conf, dict) and conf.get("model_name") == "RoutedOmniSep":
             from .routed import RoutedOmniSep  # experts behind one model (the shipped default)
             return RoutedOmniSep.from_pretrained(conf, *args, **kwargs)
-        if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:
-            name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
-            raise ValueError(f"Not an {cls.__name__} package (model_name={name!r})")
-        for key in ("model_args", "state_dict"):
-            if not isinstance(conf.get(key), dict):
-                raise ValueError(f"OmniSep package without a valid {key!r} entry")
+        check_package(conf, cls.__name__)
         try:
             model = super().from_pretrained(conf, *args, **kwargs)
         except (TypeError, RuntimeError, KeyError) as err:
-            versions = conf.get("infos", {}).get("software_versions", {})
-            raise ValueError(f"Incompatible OmniSep package (written by omnisep-plugin "
-                             f"{versions.get('omnisep_plugin_version', '?')}): "
-                             f"{str(err).splitlines()[0][:300]}") from None
+            raise incompatible_package(conf, cls.__name__, err) from None
         return model.eval()
 
     # ----------------------------------------------------------- validation

@@ -8,7 +8,6 @@ mixture's stems may be split between them. The routing is a function of the quer
 alone, so the model keeps :class:`OmniSep`'s interface: ``forward(wav, query)``,
 ``forward_wav``, ``separate``, ``serialize`` / ``from_pretrained``.
 """
-import os
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -17,8 +16,7 @@ from asteroid.models.base_models import BaseModel
 from torch import nn
 
 from ..separation.routing import run_routed
-from ..utils import load_package
-from .omnisep import OmniSep, with_plain_versions
+from .omnisep import OmniSep, check_package, incompatible_package, resolve_package, with_plain_versions
 
 
 class RoutedOmniSep(BaseModel):
@@ -129,24 +127,13 @@ class RoutedOmniSep(BaseModel):
     def from_pretrained(cls, pretrained_model_conf_or_path, *args, **kwargs) -> "RoutedOmniSep":
         """Load a package written by :meth:`save` (a path, a package dict, or a shipped
         model's name); never downloads."""
-        from ..registry import PRETRAINED
-
-        conf = pretrained_model_conf_or_path
-        if isinstance(conf, str) and not os.path.exists(conf) and conf in PRETRAINED:
-            conf = PRETRAINED[conf]()
-        if isinstance(conf, (str, os.PathLike)):
-            conf = load_package(conf, "OmniSep model file")
-        if not isinstance(conf, dict) or conf.get("model_name") != cls.__name__:
-            name = conf.get("model_name") if isinstance(conf, dict) else type(conf).__name__
-            raise ValueError(f"Not a {cls.__name__} package (model_name={name!r})")
+        conf = resolve_package(pretrained_model_conf_or_path)
+        check_package(conf, cls.__name__)
         try:
             model = cls(*args, **{**conf["model_args"], **kwargs})
             model.load_state_dict(conf["state_dict"])
         except (TypeError, RuntimeError, KeyError, ValueError) as err:
-            versions = conf.get("infos", {}).get("software_versions", {})
-            raise ValueError(f"Incompatible RoutedOmniSep package (written by omnisep-plugin "
-                             f"{versions.get('omnisep_plugin_version', '?')}): "
-                             f"{str(err).splitlines()[0][:300]}") from None
+            raise incompatible_package(conf, cls.__name__, err) from None
         return model.eval()
 
 

@@ -59,32 +59,21 @@ def _elsewhere(text: str, encoder, model_path: str):
     return f"--model default knows {near['label']!r} (cosine {near['similarity']:.2f})"
 
 
-def _stem_checkers(experts, bundle, default, device) -> list:
-    """``(encoder, config)`` of the query check per stem: ``default``, except for a stem a
-    shipped routed model gives to an expert that is itself shipped (the default's
-    ``instruments``), which is checked with that model's encoder and thresholds."""
+def _check_groups(experts, bundle, default, device) -> list:
+    """``[(encoder, config), stem indices]`` of the query check: ``default`` for every stem,
+    except the stems a shipped routed model gives to an expert that is itself shipped (the
+    default's ``instruments``), checked with that model's encoder and thresholds. Each group
+    is one check of the mixture."""
     from ...pipelines import BUNDLES
 
-    cache = {}
-    out = []
-    for name in experts:
-        expert = BUNDLES.get(name) if bundle is not None and name is not None else None
-        if expert is None or expert is bundle:
-            out.append(default)
-            continue
-        if name not in cache:
-            cache[name] = (expert.get_encoder(device) if expert.presence_similarity else None,
-                           expert.presence)
-        out.append(cache[name])
-    return out
-
-
-def _groups(checkers) -> list:
-    """Indices of the stems that share a query check (one check of the mixture each)."""
     groups = {}
-    for i, checker in enumerate(checkers):
-        groups.setdefault(id(checker), []).append(i)
-    return list(groups.values())
+    for i, name in enumerate(experts):
+        expert = BUNDLES.get(name) if bundle is not None and name is not None else None
+        groups.setdefault(None if expert is None or expert is bundle else name, []).append(i)
+    return [(default if name is None else
+             ((BUNDLES[name].get_encoder(device) if BUNDLES[name].presence_similarity else None),
+              BUNDLES[name].presence), stems)
+            for name, stems in groups.items()]
 
 
 @cli.command(context_settings=CONTEXT)
@@ -223,7 +212,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     # a routed model (the default) names the expert that answers each stem; a shipped one's
     # stems are checked as each expert's own shipped model checks them
     experts = model.route_names(queries) if hasattr(model, "route_names") else [None] * len(built)
-    checkers = _stem_checkers(experts, bundle, (presence_encoder, presence_config), dev)
+    check_groups = _check_groups(experts, bundle, (presence_encoder, presence_config), dev)
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = separator_for(model, backend)
     created = not out.exists()
@@ -240,10 +229,9 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                                       residual=remove)
                 # The presence check reads the estimates; a residual is not one.
                 checks = [None] * len(built)
-                for group in ([] if remove else _groups(checkers)):
+                for checker, group in ([] if remove else check_groups):
                     found = file_presence(path, [wav_tmps[i] for i in group],
-                                          torch.stack([built[i].positive for i in group]),
-                                          *checkers[group[0]])
+                                          torch.stack([built[i].positive for i in group]), *checker)
                     for i, record in zip(group, found):
                         checks[i] = record
                 for p, wav_tmp, (_, _, record), presence, expert in zip(planned, wav_tmps, built,
