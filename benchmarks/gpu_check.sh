@@ -12,11 +12,12 @@
 #                  GPU; benchmarks/separate_speed.py) and one 60-s file
 #   score.json     scoring speed, museval vs fast_bss_eval batched on the GPU (score_speed.py)
 #   gpu_check.json all of the above in one file, with each stage's exit status and seconds
-# Budget: under 8 minutes on one H100 (each stage has its own timeout). --tiny runs the same
-# stages at a toy size on the CPU in about a minute (the test of this script).
+# Budget: under 8 minutes on one H100 (each stage has its own timeout: GPU_CHECK_LIMIT seconds,
+# default 240, for training, half of it for separation, a quarter for scoring). --tiny runs the
+# same stages at a toy size on the CPU in about a minute (the test of this script).
 set -uo pipefail
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    sed -n '2,16p' "$0"; exit 2
+    sed -n '2,17p' "$0"; exit 2
 fi
 OUT=$(mkdir -p "$1" && cd "$1" && pwd) || { echo "cannot create $1" >&2; exit 2; }
 TINY=${2:-}
@@ -36,7 +37,7 @@ else
     TRAIN=(--batch-size 128 --steps 10 --rounds 3 --warmup 3 --precision bf16)
     SEPARATE=(--batch 64 --lengths 60)
     SCORE=(--pairs 200)
-    LIMIT=240
+    LIMIT=${GPU_CHECK_LIMIT:-240}
 fi
 declare -A STATUS SECONDS_TAKEN
 

@@ -120,6 +120,8 @@ class OptimConf:
 class TrainingConf:
     max_steps: int = 200000                 # optimiser steps
     max_minutes: Optional[float] = None     # total training time, counted across resumes
+    decay_at_minutes: Optional[float] = None  # lr x optim.decay_factor once, after this much
+                                            # training time (a run bounded by max_minutes)
     grad_clip: float = 1.0
     precision: str = "auto"                 # auto: bf16-mixed where the hardware has bf16
     val_every: int = 5000

@@ -135,6 +135,7 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     from pytorch_lightning.loggers import CSVLogger
     from pytorch_lightning.utilities import rank_zero_only
 
+    from .callbacks import DecayAfterMinutes
     from .datamodule import MixtureDataModule
     from .system import OmniSepSystem
 
@@ -180,6 +181,8 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         logging.info("initialised from %s", init)
     data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
     has_val = valid_cuts is not None
+    if tr.get("decay_at_minutes") is not None:
+        callbacks = [*callbacks, DecayAfterMinutes(tr["decay_at_minutes"], conf["optim"]["decay_factor"])]
     trainer = pl.Trainer(
         max_steps=tr["max_steps"], max_epochs=-1, precision=_precision(tr["precision"]),
         max_time=None if tr.get("max_minutes") is None else {"minutes": float(tr["max_minutes"])},

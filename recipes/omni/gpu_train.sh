@@ -4,6 +4,7 @@
 #
 #   bash recipes/omni/gpu_train.sh PACK OUT_DIR [--minutes 8] [--conf recipes/omni/conf/train.yaml]
 #                                  [--init omni|MODEL.pth] [--mix-in NAME=WEIGHT ...]
+#                                  [--decay-at MINUTES|none]
 #
 # PACK is written by `bash recipes/omni/run.sh --stage 8 --stop-stage 8` (data/omni/pack.tar).
 # Wheels of the packages the machine lacks (recipes/utils/gpu_wheels.sh writes them into
@@ -19,8 +20,11 @@
 # without augmentation and among its own classes: e.g. `--mix-in synth_music=0.4`, 24 clips per
 # instrument of the instrument default's training corpus, which stage 8 packs with
 # `--pack-synth-music true` (after recipes/omni/local/synth_music_mix_in.sh has embedded it).
+# --decay-at: the learning rate is x optim.decay_factor once after this many minutes of training
+# (training.decay_at_minutes; default 3/4 of --minutes, since the steps a lease allows are not
+# known beforehand; none: only the configuration's step schedule).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n 2,21p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,25p "$0" >&2; exit 2; }
 pack=$1; out=$2; shift 2
 
 minutes=8
@@ -30,6 +34,7 @@ audio_encoder=$(dirname "$0")/state/audio_encoder.pth
 example_labels="dog barking,woman speaking"
 val_every=500
 init=""
+decay_at=""
 mix_in=()
 extra=()
 while [ $# -gt 0 ]; do
@@ -41,6 +46,7 @@ while [ $# -gt 0 ]; do
     --example-labels) example_labels=$2; shift 2 ;;
     --val-every) val_every=$2; shift 2 ;;
     --init) init=$2; shift 2 ;;
+    --decay-at) decay_at=$2; shift 2 ;;
     --mix-in) [[ $2 =~ ^[A-Za-z0-9_]+=(0?\.[0-9]+)$ ]] || {
                 echo "gpu_train.sh: --mix-in takes NAME=WEIGHT with a weight in (0, 1), e.g. synth_music=0.4; got '$2'" >&2; exit 2; }
               mix_in+=("$2"); shift 2 ;;
@@ -81,11 +87,14 @@ if [ -n "$init" ]; then
   init_args=(--init "$work/init.pth")
 fi
 
-log "training $conf for $minutes minutes"
+[ -n "$decay_at" ] || decay_at=$(awk -v m="$minutes" 'BEGIN { print 0.75 * m }')
+decay_args=()
+[ "$decay_at" = none ] || decay_args=(--set training.decay_at_minutes="$decay_at")
+log "training $conf for $minutes minutes${decay_args:+ (rate decayed after $decay_at)}"
 omnisep train --conf "$conf" --exp-dir "$work/exp" \
   --set "data.augment={level_db: [-5.0, 5.0]$bg}" --set "data.num_workers=$(( $(nproc) - 2 ))" \
   --set training.max_minutes="$minutes" --set training.val_every="$val_every" \
-  --set training.ckpt_every="$val_every" "${init_args[@]}" "${mix_args[@]}" "${extra[@]}" \
+  --set training.ckpt_every="$val_every" "${init_args[@]}" "${mix_args[@]}" "${decay_args[@]}" "${extra[@]}" \
   --train-cuts "$work/cuts_train_embedded.jsonl.gz" --valid-cuts "$work/cuts_valid_embedded.jsonl.gz" \
   --valid-mixtures "$work/valid_mixtures.json" 2>&1 | tee "$out/train.log"
 

@@ -155,6 +155,7 @@ def test_gpu_train_sh_trains_from_a_pack_and_exports_a_bundle(corpus, tmp_path):
     assert "val_si_sdr" in metrics.splitlines()[0]
     written = yaml.safe_load((tmp_path / "out" / "conf.yaml").read_text())
     assert written["training"]["max_minutes"] == 5
+    assert written["training"]["decay_at_minutes"] == 3.75  # --decay-at's default: 3/4 of --minutes
     assert written["data"]["mix_in"] == [{"cuts": str(tmp_path / "work" / "cuts_extra_embedded.jsonl.gz"),
                                           "weight": 0.5, "augment": None}]
     refused = subprocess.run(

@@ -139,3 +139,21 @@ def test_gradient_accumulation_resumes_on_the_same_micro_batches(corpus, tmp_pat
     b = torch.load(tmp_path / "parts/omnisep.pth", weights_only=True)["state_dict"]
     for name in a:
         assert torch.allclose(a[name].float(), b[name].float(), atol=1e-5), name
+
+
+def test_decay_at_minutes_lowers_the_rate_once_and_the_checkpoint_keeps_it(corpus, tmp_path):
+    """A run bounded by time decays after ``training.decay_at_minutes`` (here at once, 0 min):
+    the scheduler's base rate and the optimiser's rate are x decay_factor, once, and both are in
+    the checkpoint a resumed run starts from; without the setting the rate stays."""
+    lr = load_conf(corpus["conf"])["optim"]["lr"]
+    _train(corpus, tmp_path / "decayed", "--set", "training.decay_at_minutes=0",
+           "--set", "optim.decay_factor=0.25", "--set", "optim.warmup_steps=1")
+    _train(corpus, tmp_path / "plain", "--set", "optim.warmup_steps=1")
+    for name, expected in (("decayed", 0.25 * lr), ("plain", lr)):
+        state = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", map_location="cpu",
+                           weights_only=False)
+        assert state["lr_schedulers"][0]["base_lrs"] == pytest.approx([expected])
+        assert state["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(expected)
+    callbacks = torch.load(tmp_path / "decayed" / "checkpoints" / "last.ckpt", map_location="cpu",
+                           weights_only=False)["callbacks"]
+    assert [v for k, v in callbacks.items() if "DecayAfterMinutes" in k] == [{"done": True}]
