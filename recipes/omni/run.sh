@@ -53,7 +53,8 @@ bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
 synth_dir=data/synth_music   # today's instrument benchmark (the synth_music test split)
-pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~42 MB) + wheels (~6 MB) + the pack
+pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~42 MB) + wheels (~8 MB) + the pack
+                     # (36 with the CPU training state out of the index for the call: README)
 pack_per_class=24    # at most 24 cuts per class in the pack (2,254 of the 7,734; instruments 12 per soundfont)
 pack_synth_music=false  # true: also pack the instrument default's corpus (24 clips per instrument)
                         # for `gpu_train.sh --mix-in synth_music=0.4`; all splits share the budget

@@ -2,7 +2,8 @@
 # Download, into .whl/ at the repository root, the wheels (CPython 3.12, x86-64 Linux) of the
 # packages that the lent GPU machines lack and that training, export and the benchmarks import
 # there (their image has torch, torchaudio, Lightning, numpy, scipy, PyYAML, click, tqdm...;
-# see the device tool's KINDS.md). Versions are the pins of requirements.txt. About 7 MB.
+# see the device tool's KINDS.md; museval and its needs for benchmarks/score_speed.py). Versions
+# are the pins of requirements.txt. About 7 MB.
 #
 #   bash recipes/utils/gpu_wheels.sh        # then carry ".whl" in the device run
 #
@@ -14,7 +15,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 packages="asteroid asteroid-filterbanks lhotse cytoolz intervaltree soundfile cffi pycparser
-          torch-stoi pystoi fast-bss-eval"
+          torch-stoi pystoi fast-bss-eval museval musdb stempeg ffmpeg-python future pyaml
+          jsonschema jsonschema-specifications referencing rpds-py"
 mkdir -p "$root/.whl"
 for name in $packages; do
   pin=$(grep -i -E "^${name//-/[-_]}==" "$root/requirements.txt" || true)
