@@ -1,7 +1,7 @@
 """Does a model carry the sound of the corpus pack's codec? Text queries on test mixtures,
 once as they are and once with every source Opus-coded at the pack's level (as the sources
 of a model trained from `omnisep pack-corpus` were) and re-mixed; SDRi and SI-SDRi
-(fast_bss_eval) of each model, mean over targets.
+(``omnisep score --backend fast``'s scoring) of each model, mean over targets.
 
     python recipes/omni/local/codec_probe.py exp/omni/gpu2/omni_gpu/bundle/omnisep.pth omni \\
         data/omni/embedded/omni_cuts_test_embedded.jsonl.gz data/omni/embedded/test_mixtures.json \\
@@ -19,8 +19,8 @@ from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
 from omnisep_plugin.data.pack import decode_audio, encode_opus
 from omnisep_plugin.models import OmniSep
 from omnisep_plugin.query import QuerySet
+from omnisep_plugin.scoring.metrics import score_pair
 
-from compare_runs import improvements
 
 
 def main():
@@ -49,10 +49,9 @@ def main():
                 with torch.no_grad():
                     est = model(torch.from_numpy(mix)[None], query)[0].numpy()
                 for ref, e in zip(srcs, est):
-                    if np.any(ref):
-                        pair = improvements(ref, e, mix)
-                        if pair is not None:
-                            scores[name, domain].append(pair)
+                    score = score_pair(ref, e, mix, backend="fast")   # None: a silent reference
+                    if score is not None:
+                        scores[name, domain].append((score["sdri"], score["si_sdri"]))
     print("| model | sources | targets | SDRi | SI-SDRi |\n| --- | --- | --- | --- | --- |")
     for (name, domain), rows in scores.items():
         print(f"| {name} | {domain} | {len(rows)} | {mean(r[0] for r in rows):.2f} | "

@@ -1,6 +1,7 @@
 """Paired comparison of two models' test outputs: SDRi and SI-SDRi (fast_bss_eval) of the same
 targets, per query kind, mean per category then over categories (as the issue's targets
-are stated), the mean over targets, and the mean over one list of labels' targets.
+are stated), the mean over targets, and the mean over one list of labels' targets; each
+estimate scored as ``omnisep score --backend fast`` scores it.
 
 Each RUN folder is what ``omnisep separate-test`` writes for one test set (recipes/omni
 stage 5): ``refs/``, ``mix/`` and ``est/<kind>/`` of ``<mixture id>_<source>.wav``. Only
@@ -21,33 +22,37 @@ import numpy as np
 import soundfile as sf
 
 from omnisep_plugin.open_domain import load_categories
-
-
-def improvements(ref: np.ndarray, est: np.ndarray, mix: np.ndarray):
-    """``(SDRi, SI-SDRi)`` in dB of one estimate (fast_bss_eval), or None where undefined."""
-    import fast_bss_eval
-    n = len(ref)
-    ref, est, mix = ref[None], est[None, :n], mix[None, :n]
-    try:
-        return (float(fast_bss_eval.sdr(ref, est)[0] - fast_bss_eval.sdr(ref, mix)[0]),
-                float(fast_bss_eval.si_sdr(ref, est)[0] - fast_bss_eval.si_sdr(ref, mix)[0]))
-    except ValueError:   # fast_bss_eval's solver on a degenerate estimate
-        return None
+from omnisep_plugin.scoring.metrics import score_pair
 
 
 def score_kind(runs, kind: str):
-    """``{target file name: [(SDRi, SI-SDRi) per run]}`` over the targets every run scored."""
-    rows = defaultdict(list)
-    for run in runs:
-        for est_path in sorted((run / "est" / kind).glob("*.wav")):
-            ref = sf.read(run / "refs" / est_path.name, dtype="float32")[0]
-            if not np.any(ref):
-                continue
-            mix = sf.read(run / "mix" / est_path.name, dtype="float32")[0]
-            scores = improvements(ref, sf.read(est_path, dtype="float32")[0], mix)
-            if scores is not None:
-                rows[est_path.name].append(scores)
-    return {name: s for name, s in rows.items() if len(s) == len(runs)}
+    """``{target file name: [(SDRi, SI-SDRi) per run]}`` over the targets every run has an
+    estimate of, scored as ``omnisep score --backend fast`` scores them
+    (:func:`~omnisep_plugin.scoring.metrics.score_pair`: a silent reference is left out, a
+    silent estimate scores 0 dB); the mixture's own SDR is computed once per target."""
+    names = set.intersection(*({p.name for p in (run / "est" / kind).glob("*.wav")} for run in runs))
+    rows = {}
+    for name in sorted(names):
+        ref, mix = _read(runs[0] / "refs" / name), _read(runs[0] / "mix" / name)
+        for run in runs[1:]:
+            if not np.array_equal(_read(run / "refs" / name), ref):
+                raise ValueError(f"{run / 'refs' / name} differs from {runs[0] / 'refs' / name}: "
+                                 "the runs are not of the same test mixtures")
+        scores, mixture_sdr = [], None
+        for run in runs:
+            score = score_pair(ref, _read(run / "est" / kind / name), mix, backend="fast",
+                               mixture_sdr=mixture_sdr)
+            if score is None:   # a silent reference
+                break
+            mixture_sdr = score["sdr"] - score["sdri"]
+            scores.append((score["sdri"], score["si_sdri"]))
+        else:
+            rows[name] = scores
+    return rows
+
+
+def _read(path: Path) -> np.ndarray:
+    return sf.read(path, dtype="float32")[0]
 
 
 def main():
