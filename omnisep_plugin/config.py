@@ -51,6 +51,13 @@ class SeparateConfig:
     # "dog barking" at 0.21 from the default model's nearest instrument, "a violin playing"
     # at 0.88 from "violin"; the same value as prototype_min_similarity, set apart).
     vocabulary_min_similarity: float = 0.5
+    # Residual negatives (``omnisep separate --residual-negative``, :mod:`omnisep_plugin.query.residual`):
+    # a single query's second pass removes the embedding of its first pass's residual with
+    # this alpha (eq. 4; chosen on recipes/omni's dev mixtures,
+    # recipes/omni/local/choose_residual_negative.py), unless the residual is this far below
+    # the mixture (the estimate is all of it).
+    residual_alpha: float = 0.5
+    residual_min_energy_db: float = -40.0
 
     @property
     def compose_weights_dict(self) -> Dict[str, float]:

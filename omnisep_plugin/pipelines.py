@@ -45,6 +45,10 @@ class OmniSepBundle:
             mixtures, ``recipes/omni/local/choose_audio_label.py``).
         query_folder: where its query encoder, Query-Set and text seeds are, when they are
             another bundle's (the routed default uses OMNI's); default :attr:`folder`.
+        residual_negative: ``omnisep separate`` gives a single query a second pass that
+            removes its first pass's residual (``--residual-negative``,
+            :mod:`omnisep_plugin.query.residual`; measured on this model's dev mixtures).
+            A routed model's stems follow the shipped model of the expert that answers them.
     """
 
     name: str
@@ -54,6 +58,7 @@ class OmniSepBundle:
     presence_similarity: bool = True
     presence: PresenceConfig = PRESENCE
     audio_label: bool = False
+    residual_negative: bool = False
 
     @property
     def model(self) -> Path:
@@ -117,13 +122,20 @@ class OmniSepBundle:
         label's audio prototype where the bundle ships them (``omni``), an audio example
         given alone with its nearest label's text where :attr:`audio_label`, and with
         several stems each removing the others. ``text``/``audio``: a string (one stem) or
-        one per stem; ``audio`` names files. For ``model.separate(mix, query=...)``.
+        one per stem; ``audio`` names files. For ``model.separate(mix, query=...)``: one
+        pass, which for a single stem is the CLI's ``--no-residual-negative`` (:meth:`separate`
+        adds the second pass).
 
         Example (``omni``: 8.0 dB SDRi on held-out recordings against 6.2 for the bare text
         embedding, docs/results.md section 4)::
 
             stems = OMNI.get_model().separate(mix, query=OMNI.queries(["dog barking", "woman speaking"])[None])
         """
+        return self._specs_and_queries(text, audio, negative_text, negative_audio, alpha,
+                                       stem_negatives, encoder)[1]
+
+    def _specs_and_queries(self, text, audio, negative_text, negative_audio, alpha,
+                           stem_negatives, encoder):
         import torch
 
         from .query import QuerySet
@@ -146,7 +158,43 @@ class OmniSepBundle:
         protos = QuerySet.load(self.audio_prototypes) if has_protos else None
         built = build_queries(encoder or self.get_encoder(), specs, QuerySet.load(self.query_set),
                               protos, stem_negatives=stem_negatives)
-        return torch.stack([b.query for b in built])
+        return specs, torch.stack([b.query for b in built])
+
+    def separate(self, wav, text=(), audio=(), negative_text=None, negative_audio=None,
+                 alpha: float = SEPARATE.alpha, stem_negatives: bool = True,
+                 residual_negative: Optional[bool] = None, model=None, encoder=None):
+        """What ``omnisep separate --model NAME`` writes from the same options, for a mixture
+        ``[time]`` at :attr:`sample_rate`: estimates ``[n_stems, time]``. The queries of
+        :meth:`queries`, and where this bundle takes it (``residual_negative`` ``None``) or
+        where asked, the residual negative's second pass for a stem that removes nothing
+        else (:func:`omnisep_plugin.query.residual.separate_with_residual_negative`).
+        ``model`` / ``encoder``: this bundle's, when already loaded.
+
+        Example (``omni``: the example's dog barking, +7.5 dB SDRi against +4.2 dB for one
+        pass of :meth:`queries`)::
+
+            dog = OMNI.separate(mix, text="dog barking")[0]
+        """
+        import torch
+
+        from .query.residual import separate_with_residual_negative
+
+        encoder = encoder or self.get_encoder()
+        model = model or self.get_model()
+        specs, queries = self._specs_and_queries(text, audio, negative_text, negative_audio,
+                                                 alpha, stem_negatives, encoder)
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        if wav.dim() != 1:
+            raise ValueError(f"Expected a mixture [time], got {tuple(wav.shape)}")
+        experts = (model.route_names(queries) if hasattr(model, "route_names")
+                   else [None] * len(queries))
+        use = residual_negative_stems(residual_negative, specs, experts, self, encoder,
+                                      stem_negatives)
+        with torch.no_grad():
+            if not any(use):
+                return model(wav[None], queries[None])[0]
+            return separate_with_residual_negative(model, encoder, wav, queries,
+                                                   used=torch.tensor(use))
 
 
 INSTRUMENTS = OmniSepBundle("instruments", _HERE / "instruments")
@@ -156,13 +204,18 @@ session 12): ``clipsep7_small`` OmniSep, 384-d offline queries (MiniLM text, bou
 # min_energy_db: chosen on the omni recipe's dev mixtures (validation recordings) for text +
 # prototype queries, fewest false alarms + misses: `omnisep energy-threshold` in stage 6 of
 # recipes/omni (docs/results.md section 4).
+# residual_negative: +0.65 dB SDRi on its dev mixtures (text + prototype queries); for
+# INSTRUMENTS it changes nothing on synth_music's valid mixtures (-0.05 dB for text), so
+# the specialist and the default's stems it answers keep one pass (docs/results.md section 8).
 OMNI = OmniSepBundle("omni", _HERE / "omni", presence_similarity=False,
-                     presence=PresenceConfig(min_energy_db=-9.1), audio_label=True)
+                     presence=PresenceConfig(min_energy_db=-9.1), audio_label=True,
+                     residual_negative=True)
 object.__setattr__(OMNI, "__doc__", """The open-domain model: ``clipsep7_small`` OmniSep trained by
 ``recipes/omni`` on 137 classes (speech, General MIDI instruments of two soundfonts, everyday
 sounds of Debian data packages), same query space as INSTRUMENTS; 16 kHz; text queries are
 composed with their label's audio prototype (``audio_prototypes.pt``), audio examples with
-their nearest label's text (``audio_label``). Alone it does not match INSTRUMENTS on that
+their nearest label's text (``audio_label``), and a single query takes a second pass that
+removes its first pass's residual (``residual_negative``). Alone it does not match INSTRUMENTS on that
 model's instrument benchmark (docs/results.md section 4), so the default routes those 11
 instruments to INSTRUMENTS. The query check flags absent targets by the energy cue alone, at
 its own threshold (-9.1 dB): INSTRUMENTS' similarity threshold is not calibrated on it.""")
@@ -179,6 +232,28 @@ by the specialist), OMNI's query space and query defaults; 16 kHz.""")
 BUNDLES = {DEFAULT.name: DEFAULT, OMNI.name: OMNI, INSTRUMENTS.name: INSTRUMENTS}
 for _bundle in BUNDLES.values():
     register_pretrained(_bundle.name, _bundle.checked_model_path)
+
+
+def residual_negative_stems(choice, specs, experts, bundle, encoder, stem_negatives=True) -> list:
+    """Per stem, whether it takes the residual negative's second pass
+    (:mod:`omnisep_plugin.query.residual`): a stem whose query removes nothing else (no
+    negative of its own, no other stem removed from it), where ``choice`` says so or, left
+    ``None``, where the shipped model that answers it (a routed model's expert by name in
+    ``experts``, else ``bundle``) was measured with it. ValueError where it is asked for
+    and ``encoder`` embeds no audio."""
+    alone = [not spec.negatives() and (len(specs) == 1 or not stem_negatives) for spec in specs]
+    if choice is None:
+        shipped = [BUNDLES.get(name) if name is not None else bundle for name in experts]
+        wanted = [bool(b is not None and b.residual_negative) for b in shipped]
+    else:
+        wanted = [bool(choice)] * len(specs)
+    use = [a and w for a, w in zip(alone, wanted)]
+    if any(use) and not encoder.supports("audio"):
+        if choice:
+            raise ValueError("--residual-negative embeds the first pass's residual: it needs an "
+                             "encoder that embeds audio (--offline or --imagebind)")
+        return [False] * len(specs)
+    return use
 
 
 def label_texts(labels) -> list:

@@ -457,3 +457,33 @@ def test_backends_give_the_eager_estimate(assets, tmp_path, backend):
         outs[name] = sf.read(tmp_path / name / "mix_est1.wav")[0]
     assert np.abs(outs["eager"]).max() > 1e-3
     np.testing.assert_allclose(outs[backend], outs["eager"], atol=1e-4)
+
+
+def _residual_runs(assets, tmp_path, name, *args):
+    r = run_in_process(assets, str(assets / "mix.wav"), "--out", str(tmp_path / name), *args)
+    assert r.returncode == 0, r.output[-2000:]
+    out = sorted((tmp_path / name).glob("mix_*.wav"))
+    return ([sf.read(p)[0] for p in out],
+            [json.loads(p.with_suffix(".json").read_text())["residual_negative"] for p in out])
+
+
+def test_residual_negative_is_a_second_pass_for_a_query_that_removes_nothing_else(assets, tmp_path):
+    """Off by default for a model file; `--residual-negative` gives a single query a second
+    pass (recorded in the sidecar) whose estimate differs from the first pass's, and whose
+    --remove output is still the mixture minus that estimate; stems that remove each other
+    or a --negative-text keep one pass unless --no-stem-negatives frees them."""
+    (one,), (rec,) = _residual_runs(assets, tmp_path, "plain", "--text", "violin")
+    (two,), (rec2,) = _residual_runs(assets, tmp_path, "two", "--text", "violin", "--residual-negative")
+    assert rec is None and rec2 == 0.5 and np.abs(two - one).max() > 1e-4
+    (res,), _ = _residual_runs(assets, tmp_path, "rem", "--text", "violin", "--residual-negative",
+                               "--remove")
+    np.testing.assert_allclose(two + res, sf.read(assets / "mix.wav")[0], atol=1e-5)
+    _, recs = _residual_runs(assets, tmp_path, "stems", "--text", "violin", "--text", "dog",
+                             "--residual-negative")
+    assert recs == [None, None]
+    _, recs = _residual_runs(assets, tmp_path, "free", "--text", "violin", "--text", "dog",
+                             "--residual-negative", "--no-stem-negatives")
+    assert recs == [0.5, 0.5]
+    _, recs = _residual_runs(assets, tmp_path, "neg", "--text", "violin", "--negative-text",
+                             "dog", "--residual-negative")
+    assert recs == [None]
