@@ -35,7 +35,7 @@ def energy_ratio_db(estimate: torch.Tensor, mixture: torch.Tensor) -> float:
 
 
 def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
-                       progress: bool = True, audio_bank=None) -> List[dict]:
+                       progress: bool = True, audio_bank=None, encoder=None) -> List[dict]:
     """Rows per fixed mixture: ``present`` (text query of its first source) and ``absent``
     (text query of a seeded random class that is not in the mixture), each with the
     estimate-to-mixture energy ratio in dB; with an ``audio_bank`` (the labels' audio
@@ -43,10 +43,13 @@ def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
     with their prototypes (``omnisep separate --prototypes``). Each form also as
     ``<kind>+neg``: the two queries asked for together, each removing the other
     (``omnisep separate --text A --text B``:
-    :func:`~omnisep_plugin.query.ops.remove_each_other`). All from one pass."""
+    :func:`~omnisep_plugin.query.ops.remove_each_other`). All from one pass; with an
+    ``encoder`` (embeds audio), each single query's form also as ``<kind>+resid``: its
+    residual-negative second pass (``omnisep separate --residual-negative``)."""
     from tqdm.auto import tqdm
 
     from .query.ops import remove_each_other
+    from .query.residual import residual_queries
     from .query.spec import text_with_prototype
 
     def queries(label):
@@ -76,6 +79,14 @@ def absent_target_rows(model, cuts, mixtures_path, query_set, seed: int = 0,
                 todo += [("present" + tag, present, qs[0]), ("absent" + tag, absent, qs[1])]
         with torch.no_grad():
             est = model(mix[None].to(device), torch.stack([q for *_, q in todo])[None].to(device))[0].cpu()
+        if encoder is not None:  # each query alone, again without its first pass's residual
+            alone = [i for i, (kind, *_) in enumerate(todo) if not kind.endswith("+neg")]
+            second, _ = residual_queries(encoder, mix, est[alone],
+                                         torch.stack([todo[i][2] for i in alone]))
+            with torch.no_grad():
+                more = model(mix[None].to(device), second[None].to(device))[0].cpu()
+            todo = todo + [(todo[i][0] + "+resid", todo[i][1], q) for i, q in zip(alone, second)]
+            est = torch.cat([est, more])
         for (kind, label, _), wav in zip(todo, est):
             rows.append({"id": entry["id"], "kind": kind, "label": label,
                          "ratio_db": round(energy_ratio_db(wav, mix), 3)})

@@ -212,3 +212,66 @@ def test_free_text_with_prototype_composes_the_description_with_its_nearest_labe
     assert torch.equal(q["free_text+aug"], labels.embeddings[1])   # Query-Aug's same nearest label
     far = source_queries(cut, "cat", labels, bank, free, {"text": 1.0, "audio": 1.0})
     assert torch.equal(far["free_text+proto"], free.embeddings[1])   # no label within cosine 0.5
+
+
+class LeaningEncoder:
+    """Embeds every residual as ``[-1, 0, ...]``: the direction the sign-reading model drops."""
+    sample_rate = 16000
+    min_audio_samples = 1
+
+    def embed_audio(self, wav):
+        out = torch.zeros(len(wav), 8)
+        out[:, 0] = -1.0
+        return out
+
+
+def test_absent_rows_with_an_encoder_add_each_single_querys_second_pass(corpus):
+    """``+resid``: each query alone, again, with its first pass's residual removed
+    (projected off the query). A query whose first pass kept everything has no residual and
+    keeps its outcome; one that kept nothing removes the whole mixture's embedding, which
+    here flips 1.5 q - 0.5 r to "keep" when q's first coordinate is -0.2 but not -0.9."""
+    cuts, mixtures = corpus
+    from omnisep_plugin.query import QuerySet
+    labels = sorted({c.supervisions[0].custom["label"] for c in cuts})
+    first = [0.2, -0.2, 0.9, -0.9]
+    emb = torch.tensor([[c, (1 - c * c) ** 0.5] + [0.0] * 6 for c in first])
+    plain = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, emb), progress=False)
+    rows = od.absent_target_rows(KeepAll(), cuts, mixtures, QuerySet(labels, emb), progress=False,
+                                 encoder=LeaningEncoder())
+    assert [r["kind"] for r in rows[:6]] == ["present", "absent", "present+neg", "absent+neg",
+                                             "present+resid", "absent+resid"]
+    assert [r for r in rows if "resid" not in r["kind"]] == plain
+    for i in range(0, len(rows), 6):
+        for one, two in ((rows[i], rows[i + 4]), (rows[i + 1], rows[i + 5])):
+            c = first[labels.index(one["label"])]
+            assert two["label"] == one["label"]
+            assert (two["ratio_db"] > -100) == (c > 0 or c == -0.2), (c, two)
+    assert "absent+resid_quieter_db" in od.absent_summary(rows)
+
+
+def test_separate_test_with_an_encoder_writes_the_second_pass_kinds(corpus, tmp_path):
+    from omnisep_plugin.evaluation import separate_test_mixtures
+    from omnisep_plugin.query import QuerySet
+    cuts, mixtures = corpus
+    labels = sorted({c.supervisions[0].custom["label"] for c in cuts})
+    first = [0.2, -0.2, 0.9, -0.9]
+    emb = torch.tensor([[c, (1 - c * c) ** 0.5] + [0.0] * 6 for c in first])
+    model = KeepAll()
+    model.sample_rate = 16000
+    counts = separate_test_mixtures(model, cuts, mixtures, tmp_path / "out", QuerySet(labels, emb),
+                                    audio_bank=QuerySet(labels, emb), progress=False,
+                                    encoder=LeaningEncoder())
+    n = counts["text"]
+    assert counts["text+resid"] == counts["composed+resid"] == counts["audio+label+resid"] == n
+    assert "text+neg+resid" not in counts and "audio+resid" not in counts
+    import soundfile as sf
+    flips = 0
+    for wav in (tmp_path / "out" / "est" / "text").iterdir():
+        one, two = sf.read(wav)[0], sf.read(tmp_path / "out" / "est" / "text+resid" / wav.name)[0]
+        mix = sf.read(tmp_path / "out" / "mix" / wav.name)[0]
+        if abs(one).max() > 0:           # kept everything: no residual, the same estimate
+            assert abs(two - one).max() < 1e-6
+        else:                            # kept nothing: 1.5 q - 0.5 r may flip to "keep"
+            assert abs(two).max() == 0 or abs(two - mix).max() < 1e-6
+            flips += abs(two).max() > 0
+    assert flips > 0

@@ -15,7 +15,11 @@ sources, the target is queried as:
   negative query (eq. 4, ``alpha`` 0.5);
 - ``free_text`` / ``free_text+aug``: the class's free-text description, without and with
   Query-Aug (eq. 5); ``free_text+proto``: the description composed with the audio
-  prototype of its nearest label (``omnisep separate --prototypes``; needs the bank).
+  prototype of its nearest label (``omnisep separate --prototypes``; needs the bank);
+- ``<kind>+resid`` (with an ``encoder`` that embeds audio; for ``text``, ``composed``,
+  ``audio+label`` and ``free_text+proto``): the kind's second pass, removing the audio
+  embedding of its first pass's residual (``omnisep separate --residual-negative``,
+  :mod:`omnisep_plugin.query.residual`).
 
 Kinds whose inputs are missing (no image embedding, no bank file) are left out. Written as
 ``<out>/est/<kind>/<mix>_<i>.wav`` with ``<out>/refs/<mix>_<i>.wav`` and
@@ -33,10 +37,14 @@ from ..config import SEPARATE
 from ..data.mixtures import load_test_mixtures, render_mixture
 from ..query.ops import compose_query, negative_query
 from ..query.query_set import QuerySet
+from ..query.residual import residual_queries
 from ..query.spec import audio_with_label, text_with_prototype
 from ..utils import atomic_write
 
 DEFAULT_COMPOSE_WEIGHTS = SEPARATE.compose_weights_dict
+#: The single-query kinds that also get a ``+resid`` second pass (what ``omnisep separate``
+#: builds from a text, an audio example or a description).
+RESIDUAL_KINDS = ("text", "composed", "audio+label", "free_text+proto")
 
 
 def _lookup(bank: Optional[QuerySet], label: str) -> Optional[torch.Tensor]:
@@ -72,8 +80,9 @@ def separate_test_mixtures(model, cuts: CutSet, mixtures_path, out_dir,
                            free_text: Optional[QuerySet] = None, alpha: float = SEPARATE.alpha,
                            negative_variant: str = SEPARATE.negative_variant,
                            compose_weights: Optional[dict] = None,
-                           progress: bool = True) -> Dict[str, int]:
-    """Separate every fixed mixture with every query kind; returns estimates per kind."""
+                           progress: bool = True, encoder=None) -> Dict[str, int]:
+    """Separate every fixed mixture with every query kind; returns estimates per kind.
+    ``encoder`` (embeds audio, at the model's rate): also the ``+resid`` kinds."""
     out_dir = Path(out_dir)
     compose_weights = compose_weights or DEFAULT_COMPOSE_WEIGHTS
     n_samples, entries = load_test_mixtures(mixtures_path)
@@ -98,9 +107,17 @@ def separate_test_mixtures(model, cuts: CutSet, mixtures_path, out_dir,
                     todo[f"{kind}+neg"] = negative_query(q, torch.stack(negs).mean(0), alpha,
                                                          negative_variant)
             kinds = sorted(todo)
+            device = next(model.parameters()).device
             with torch.no_grad():
-                est = model(mix[None].to(next(model.parameters()).device),
-                            torch.stack([todo[k] for k in kinds])[None])[0].cpu()
+                est = model(mix[None].to(device), torch.stack([todo[k] for k in kinds])[None])[0].cpu()
+            again = [k for k in RESIDUAL_KINDS if k in todo] if encoder is not None else []
+            if again:
+                rows = [kinds.index(k) for k in again]
+                second, _ = residual_queries(encoder, mix, est[rows],
+                                             torch.stack([todo[k] for k in again]))
+                with torch.no_grad():
+                    more = model(mix[None].to(device), second[None].to(device))[0].cpu()
+                kinds, est = kinds + [f"{k}+resid" for k in again], torch.cat([est, more])
             for kind, wav in zip(kinds, est):
                 _write(out_dir / "est" / kind / name, wav, sr)
                 counts[kind] = counts.get(kind, 0) + 1

@@ -22,7 +22,8 @@
 # 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
 # validation SI-SDR, continue it to its max_steps (resumable; with --then "NAME ...", then train
 # each conf/NAME.yaml in turn from the previous run's weights, widened by `omnisep widen` to its
-# U-Net and masks where they are larger; the last one is the model), 5 separate the test sets,
+# U-Net and masks where they are larger; the last one is the model), 5 separate the test sets (single queries also
+# with the residual-negative second pass: kinds <kind>+resid),
 # 6 score (per category, present vs absent targets) -> $exp_root/results.md,
 # 7 (only with --stop-stage 7) export the bundle `--model omni` ($bundle_dir) and rebuild the default
 # ($default_dir: a RoutedOmniSep answering the specialist's 11 instruments with
@@ -186,7 +187,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     omnisep separate-test "$exp_root/model/omnisep.pth" "$emb/omni_cuts_${set_name}_embedded.jsonl.gz" \
       "$emb/${set_name}_mixtures.json" "$exp_root/model/$set_name" --conf "$exp_root/model/conf.yaml" \
       --query-set "$emb/omni_cuts_train_query_set.pt" --audio-bank "$emb/omni_cuts_train_audio_bank.pt" \
-      --free-text "$emb/omni_cuts_train_free_text.pt" --device $device
+      --free-text "$emb/omni_cuts_train_free_text.pt" --offline "$data_dir/audio_encoder.pth" --device $device
   done
   log "Stage 5: today's instrument benchmark (synth_music test mixtures, text queries)"
   sb=$exp_root/model/synth_benchmark
@@ -200,7 +201,8 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   omnisep separate-test "$exp_root/model/omnisep.pth" "$sb/emb/synth_music_cuts_test_embedded.jsonl.gz" \
     "$sb/test_mixtures.json" "$sb" --conf "$exp_root/model/conf.yaml" \
     --query-set "$sb/emb/synth_music_cuts_test_query_set.pt" --free-text "$sb/emb/synth_music_cuts_test_free_text.pt" \
-    --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --device $device   # audio: omni's own training clips
+    --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --offline "$data_dir/audio_encoder.pth" \
+    --device $device   # audio: omni's own training clips
   log "Stage 5: absent targets (a query for a class that is not in the mixture), test and dev"
   # dev: mixtures of the validation recordings, where the query check's energy threshold is chosen
   omnisep make-mixtures "$emb/omni_cuts_valid_embedded.jsonl.gz" "$emb/presence_dev_mixtures.json" \
@@ -209,7 +211,8 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     set -- $split
     omnisep absent-targets "$exp_root/model/omnisep.pth" "$emb/omni_cuts_$1_embedded.jsonl.gz" \
       "$emb/$2.json" "$exp_root/model/$3" --query-set "$emb/omni_cuts_train_query_set.pt" \
-      --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --device $device
+      --audio-bank "$emb/omni_cuts_train_audio_bank.pt" --offline "$data_dir/audio_encoder.pth" \
+      --device $device
   done
 fi
 
@@ -222,8 +225,8 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   omnisep category-report "$exp_root/model" --mixtures "$emb/test_mixtures.json" \
     --loso-mixtures "$emb/test_loso_mixtures.json" --classes "$corpus_dir/classes.json" \
     > "$exp_root/results.md"
-  { echo; echo "### The query check's energy threshold, chosen on the dev mixtures (text + prototype, then text alone)"
-    for kind in proto text; do
+  { echo; echo "### The query check's energy threshold, chosen on the dev mixtures (text + prototype, then text alone, then text + prototype with its residual-negative second pass)"
+    for kind in proto text proto+resid; do
       echo; omnisep energy-threshold "$exp_root/model/absent_dev.csv" \
         --test "$exp_root/model/absent.csv" --kind $kind
     done; } >> "$exp_root/results.md"

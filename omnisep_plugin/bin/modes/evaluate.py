@@ -20,6 +20,9 @@ from .cli_base import BadInput, CONTEXT, cli, load_encoder, resolve_device, user
               help="Audio query bank (<prefix>_audio_bank.pt).")
 @click.option("--free-text", type=click.Path(exists=True, dir_okay=False),
               help="Description embeddings (<prefix>_free_text.pt).")
+@click.option("--offline", "offline_ckpt", type=click.Path(exists=True, dir_okay=False),
+              help="A bound audio encoder (audio_encoder.pth): also the <kind>+resid kinds, the "
+                   "second pass of omnisep separate --residual-negative.")
 @click.option("--conf", "conf_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML whose 'eval' section sets alpha, negative_variant, compose_weights.")
 @click.option("--set", "overrides", multiple=True, metavar="eval.KEY=VALUE")
@@ -28,9 +31,10 @@ from .cli_base import BadInput, CONTEXT, cli, load_encoder, resolve_device, user
 @click.option("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto.")
 @user_errors
 def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, audio_bank,
-                  free_text, conf_path, overrides, plot_ids, device):
+                  free_text, offline_ckpt, conf_path, overrides, plot_ids, device):
     """Separate fixed test mixtures with every query kind (text, image, audio, composed,
-    each with and without a negative query; free text with and without Query-Aug)."""
+    each with and without a negative query; free text with and without Query-Aug; with
+    --offline, single queries' residual-negative second pass)."""
     from ...data import load_cuts
 
     from ...evaluation import plot_separation, separate_test_mixtures
@@ -38,13 +42,16 @@ def separate_test(model_path, cuts_path, mixtures_path, output_dir, query_set, a
     from ...query import QuerySet
     from ...training.run import load_conf
     ev = load_conf(conf_path, overrides)["eval"]
-    model = OmniSep.from_pretrained(model_path).to(resolve_device(device))
+    dev = resolve_device(device)
+    model = OmniSep.from_pretrained(model_path).to(dev)
+    encoder = load_encoder(None, offline_ckpt, dev) if offline_ckpt else None
     banks = {name: QuerySet.load(path) if path else None for name, path in
              (("query_set", query_set), ("audio_bank", audio_bank), ("free_text", free_text))}
     counts = separate_test_mixtures(model, load_cuts(cuts_path),
                                     mixtures_path, output_dir, alpha=ev["alpha"],
                                     negative_variant=ev["negative_variant"],
-                                    compose_weights=ev["compose_weights"], **banks)
+                                    compose_weights=ev["compose_weights"], encoder=encoder,
+                                    **banks)
     for mix_id in plot_ids:
         plot_separation(output_dir, mix_id, Path(output_dir) / f"{mix_id}.png")
     click.echo("estimates: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))

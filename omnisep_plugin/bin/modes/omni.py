@@ -67,19 +67,25 @@ def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soun
               help="The labels' audio prototypes (<prefix>_audio_bank.pt): also the text queries "
                    "composed with them (kinds present+proto, absent+proto); every form also as "
                    "<kind>+neg, the two queries asked for together.")
+@click.option("--offline", "offline_ckpt", type=click.Path(exists=True, dir_okay=False),
+              help="A bound audio encoder (audio_encoder.pth): also each single query's "
+                   "residual-negative second pass (kinds <kind>+resid).")
 @click.option("--seed", default=0)
 @click.option("--device", default="cpu")
 @user_errors
-def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, audio_bank, seed,
-                   device):
+def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, audio_bank,
+                   offline_ckpt, seed, device):
     """Estimate-to-mixture energy for a query of a source in the mixture vs a class not in it."""
     from ...data import load_cuts
     from ...models import OmniSep
     from ...open_domain import absent_summary, absent_target_rows, write_rows
     from ...query import QuerySet
+    from .cli_base import load_encoder
     model = OmniSep.from_pretrained(model_path).to(device)
+    encoder = load_encoder(None, offline_ckpt, device) if offline_ckpt else None
     rows = absent_target_rows(model, load_cuts(cuts_path), mixtures_path, QuerySet.load(query_set),
-                              seed=seed, audio_bank=QuerySet.load(audio_bank) if audio_bank else None)
+                              seed=seed, audio_bank=QuerySet.load(audio_bank) if audio_bank else None,
+                              encoder=encoder)
     write_rows(output_csv, rows)
     click.echo(", ".join(f"{k} {v:.2f}" for k, v in absent_summary(rows).items()))
 
@@ -88,11 +94,13 @@ def absent_targets(model_path, cuts_path, mixtures_path, output_csv, query_set, 
 @click.argument("dev_csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("--test", "test_csv", type=click.Path(exists=True, dir_okay=False),
               help="Rows to report the chosen threshold's error rates on (not chosen on).")
-@click.option("--kind", type=click.Choice(["text", "proto", "text+neg", "proto+neg"]),
+@click.option("--kind", type=click.Choice(["text", "proto", "text+neg", "proto+neg",
+                                           "text+resid", "proto+resid"]),
               default="text",
               help="Which query form's rows: text alone, or text + audio prototype (+proto); "
                    "+neg: the present and absent queries asked for together, each removing "
-                   "the other.")
+                   "the other; +resid: each query alone with its residual-negative second pass "
+                   "(absent-targets --offline).")
 @click.option("--at", "at_db", type=float,
               help="Rate this min_energy_db (e.g. the shipped one) instead of choosing one.")
 @user_errors
@@ -100,7 +108,7 @@ def energy_threshold(dev_csv, test_csv, kind, at_db):
     """Choose the query check's min_energy_db for a model on absent-targets rows of a dev
     set (fewest false alarms + misses), and report its rates there and on --test (Markdown)."""
     from ...open_domain import choose_energy_threshold, energy_flag_rates, read_rows, table_markdown
-    suffix = {"text": "", "proto": "+proto", "text+neg": "+neg", "proto+neg": "+proto+neg"}[kind]
+    suffix = "" if kind == "text" else "+" + kind.replace("text+", "")
     dev = read_rows(dev_csv)
     chosen = choose_energy_threshold(dev, suffix) if at_db is None else at_db
     rows = [("dev", dev)] + ([("test", read_rows(test_csv))] if test_csv else [])
