@@ -5,9 +5,11 @@ residual (mixture minus estimate) *is* what else is there, so its audio embeddin
 negative query that no one has to name: the query's second pass is
 ``Q' = (1 + alpha) Q - alpha R`` (eq. 4), where ``R`` is the residual's embedding with its
 component along ``Q`` removed (so that a leak of the target into the residual does not
-remove the target itself), then L2-normalised as every negative is. Chosen on the dev mixtures of recipes/omni
-(``recipes/omni/local/choose_residual_negative.py``: alpha 0.5, the projection kept; +0.65
-dB SDRi for text + prototype queries there); docs/results.md section 8.
+remove the target itself), then L2-normalised as every negative is. Chosen on the dev
+mixtures of recipes/omni (``recipes/omni/local/choose_residual_negative.py``: alpha 0.5, the
+projection kept; +0.65 dB SDRi for text + prototype queries there); docs/results.md section
+8. ``omnisep separate`` gives it to composed queries only: a bare text's second pass loses
+SI-SDR (:func:`omnisep_plugin.pipelines.residual_negative_stems`).
 
 - :func:`residual_negative`: the second pass's queries from the residuals' embeddings;
 - :func:`residual_queries`: those queries from a mixture and its first-pass estimates

@@ -468,22 +468,26 @@ def _residual_runs(assets, tmp_path, name, *args):
 
 
 def test_residual_negative_is_a_second_pass_for_a_query_that_removes_nothing_else(assets, tmp_path):
-    """Off by default for a model file; `--residual-negative` gives a single query a second
-    pass (recorded in the sidecar) whose estimate differs from the first pass's, and whose
-    --remove output is still the mixture minus that estimate; stems that remove each other
-    or a --negative-text keep one pass unless --no-stem-negatives frees them."""
-    (one,), (rec,) = _residual_runs(assets, tmp_path, "plain", "--text", "violin")
-    (two,), (rec2,) = _residual_runs(assets, tmp_path, "two", "--text", "violin", "--residual-negative")
+    """Off by default for a model file; `--residual-negative` gives a single audio query a
+    second pass (recorded in the sidecar) whose estimate differs from the first pass's, and
+    whose --remove output is still the mixture minus that estimate; a bare text, stems that
+    remove each other or a --negative-text keep one pass (unless --no-stem-negatives frees
+    the stems)."""
+    ref = str(assets / "ref.wav")
+    (one,), (rec,) = _residual_runs(assets, tmp_path, "plain", "--audio", ref)
+    (two,), (rec2,) = _residual_runs(assets, tmp_path, "two", "--audio", ref, "--residual-negative")
     assert rec is None and rec2 == 0.5 and np.abs(two - one).max() > 1e-4
-    (res,), _ = _residual_runs(assets, tmp_path, "rem", "--text", "violin", "--residual-negative",
+    (res,), _ = _residual_runs(assets, tmp_path, "rem", "--audio", ref, "--residual-negative",
                                "--remove")
     np.testing.assert_allclose(two + res, sf.read(assets / "mix.wav")[0], atol=1e-5)
-    _, recs = _residual_runs(assets, tmp_path, "stems", "--text", "violin", "--text", "dog",
+    _, recs = _residual_runs(assets, tmp_path, "text", "--text", "violin", "--residual-negative")
+    assert recs == [None]
+    _, recs = _residual_runs(assets, tmp_path, "stems", "--audio", ref, "--audio", ref,
                              "--residual-negative")
     assert recs == [None, None]
-    _, recs = _residual_runs(assets, tmp_path, "free", "--text", "violin", "--text", "dog",
+    _, recs = _residual_runs(assets, tmp_path, "free", "--audio", ref, "--audio", ref,
                              "--residual-negative", "--no-stem-negatives")
     assert recs == [0.5, 0.5]
-    _, recs = _residual_runs(assets, tmp_path, "neg", "--text", "violin", "--negative-text",
+    _, recs = _residual_runs(assets, tmp_path, "neg", "--audio", ref, "--negative-text",
                              "dog", "--residual-negative")
     assert recs == [None]

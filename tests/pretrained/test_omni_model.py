@@ -208,6 +208,14 @@ def test_the_residual_negative_brings_the_example_dog_out_further():
     energy = {flag: float(OMNI.separate(mix, text="church organ", residual_negative=flag)
                           .pow(2).sum() / mix.pow(2).sum()) for flag in (True, False)}
     assert energy[True] < energy[False], energy
+    # a bare text (no prototype: --no-prototypes) keeps one pass, even when asked
+    from omnisep_plugin.pipelines import residual_negative_stems
+    from omnisep_plugin.query.spec import QuerySpec
+    assert residual_negative_stems(True, [QuerySpec(text="dog barking")], [{}], [None], OMNI,
+                                   OMNI.get_encoder()) == [False]
+    assert residual_negative_stems(True, [QuerySpec(text="dog barking", prototypes=True)],
+                                   [{"prototype": {"used": True}}], [None], OMNI,
+                                   OMNI.get_encoder()) == [True]
 
 
 def test_the_bundles_queries_refuse_uneven_or_no_stems():

@@ -164,7 +164,8 @@ def category_report(model_dir, mixtures, loso_mixtures, classes):
     model_dir = Path(model_dir)
     categories = load_categories(classes)
     kinds = ["text", "audio", "audio+label", "composed", "text+neg", "audio+neg",
-             "audio+label+neg", "composed+neg", "free_text", "free_text+aug", "free_text+proto"]
+             "audio+label+neg", "composed+neg", "free_text", "free_text+aug", "free_text+proto",
+             "text+resid", "audio+label+resid", "composed+resid", "free_text+proto+resid"]
     out = []
     for name, mix_path in (("test", mixtures), ("test_loso", loso_mixtures)):
         scores = model_dir / name / "results" / "scores.csv"

@@ -116,9 +116,10 @@ def _check_groups(experts, bundle, default, device) -> list:
                    "one clip on the omni test set). Default: on for a shipped model measured with "
                    "it ('omni') when its Query-Set is in use.")
 @click.option("--residual-negative/--no-residual-negative", default=None,
-              help="A single query (no negative of its own) takes a second pass that removes "
+              help="A single query (no negative of its own; not a bare text: a text composed "
+                   "with its prototype, an audio example...) takes a second pass that removes "
                    "what its first pass left in the residual (eq. 4 with the residual's audio "
-                   f"embedding, alpha {SEPARATE.residual_alpha:g}): +0.4 to +0.8 dB SDRi for omni's "
+                   f"embedding, alpha {SEPARATE.residual_alpha:g}): +0.5 to +0.6 dB SDRi for omni's "
                    "text queries on its held-out test sets, twice the time. Default: on for a "
                    "shipped model measured with it ('omni', and the stems 'default' gives to it).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
@@ -221,8 +222,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     # stems are checked as each expert's own shipped model checks them
     experts = model.route_names(queries) if hasattr(model, "route_names") else [None] * len(built)
     check_groups = _check_groups(experts, bundle, (presence_encoder, presence_config), dev)
-    two_pass = residual_negative_stems(residual_negative, specs, experts, bundle, encoder,
-                                       stem_negatives)
+    two_pass = residual_negative_stems(residual_negative, specs, [b.record for b in built],
+                                       experts, bundle, encoder, stem_negatives)
     backend = resolve_backend(backend, dev, sum(i.frames / i.samplerate for i in infos))
     separator = separator_for(model, backend)
     created = not out.exists()
