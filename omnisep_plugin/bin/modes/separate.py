@@ -120,7 +120,8 @@ def _check_groups(experts, bundle, default, device) -> list:
                    "with its prototype, an audio example...) takes a second pass that removes "
                    "what its first pass left in the residual (eq. 4 with the residual's audio "
                    f"embedding, alpha {SEPARATE.residual_alpha:g}): +0.5 to +0.6 dB SDRi for omni's "
-                   "text queries on its held-out test sets, twice the time. Default: on for a "
+                   "text queries on its held-out test sets, for one more U-Net pass. Default: "
+                   "on for a "
                    "shipped model measured with it ('omni', and the stems 'default' gives to it).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--remove", is_flag=True,
@@ -248,7 +249,8 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                         second = [s and e == r for s, e, r in
                                   zip(second, experts, model.route_names(refined.to(dev)))]
                     if any(second):
-                        again = torch.where(torch.tensor(second)[:, None], refined.cpu(), queries.cpu())
+                        again = torch.where(torch.tensor(second)[:, None], refined.cpu(),
+                                            queries.cpu())
                         seconds = facts["seconds"]
                         facts = separate_file(separator, path, again, wav_tmps, **run)
                         facts["seconds"] += seconds
