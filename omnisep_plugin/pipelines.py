@@ -194,11 +194,8 @@ class OmniSepBundle:
                    else [None] * len(queries))
         use = residual_negative_stems(residual_negative, specs, [b.record for b in built],
                                       experts, self, encoder, stem_negatives)
-        with torch.no_grad():
-            if not any(use):
-                return model(wav[None], queries[None])[0]
-            return separate_with_residual_negative(model, encoder, wav, queries,
-                                                   used=torch.tensor(use))
+        return separate_with_residual_negative(model, encoder, wav, queries,
+                                               wanted=torch.tensor(use))
 
 
 INSTRUMENTS = OmniSepBundle("instruments", _HERE / "instruments")

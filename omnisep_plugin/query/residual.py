@@ -50,7 +50,8 @@ def residual_negative(query: torch.Tensor, residual: torch.Tensor,
 
 def residual_queries(encoder, mixture: torch.Tensor, estimates: torch.Tensor,
                      queries: torch.Tensor, alpha: float = SEPARATE.residual_alpha,
-                     min_energy_db: float = SEPARATE.residual_min_energy_db
+                     min_energy_db: float = SEPARATE.residual_min_energy_db,
+                     wanted: Optional[torch.Tensor] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The second pass's queries and which stems have one.
 
@@ -62,6 +63,8 @@ def residual_queries(encoder, mixture: torch.Tensor, estimates: torch.Tensor,
         min_energy_db: a residual quieter than this against the mixture (the estimate is
             the whole mixture, or the mixture is silent) is no negative: that stem keeps
             its query.
+        wanted: ``[n]`` bool, the stems to give a second query (default all); the others
+            keep theirs and are not embedded.
 
     Returns:
         ``([n, dim] queries, [n] bool: stems whose query changed)``.
@@ -73,6 +76,8 @@ def residual_queries(encoder, mixture: torch.Tensor, estimates: torch.Tensor,
     energy = residuals.pow(2).sum(-1)
     floor = mixture.float().pow(2).sum() * 10 ** (min_energy_db / 10)
     used = (energy > floor) & (energy > 0)
+    if wanted is not None:
+        used &= wanted.to(used.device)
     if residuals.shape[-1] < getattr(encoder, "min_audio_samples", 1):
         used[:] = False
     out = queries.float().clone()
@@ -82,24 +87,32 @@ def residual_queries(encoder, mixture: torch.Tensor, estimates: torch.Tensor,
     return out, used
 
 
+def same_experts(model, query: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``[n]`` bool: where ``model`` answers the second queries ``[n, dim]`` with the expert
+    that answers the first (always, for one network): a routed stem whose second query would
+    go to another expert keeps its first pass."""
+    if not hasattr(model, "route"):
+        return torch.ones(len(query), dtype=torch.bool)
+    device = model.route_embeddings.device
+    return (model.route(second.to(device)) == model.route(query.to(device))).cpu()
+
+
 @torch.no_grad()
 def separate_with_residual_negative(model, encoder, wav: torch.Tensor, query: torch.Tensor,
                                     alpha: float = SEPARATE.residual_alpha,
-                                    used: Optional[torch.Tensor] = None) -> torch.Tensor:
+                                    wanted: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Both passes for one mixture: ``wav`` ``[time]``, ``query`` ``[n, dim]`` ->
-    estimates ``[n, time]`` (``used``, ``[n]`` bool: the stems that take a second pass;
-    default all; a routed model's stem only where its second query has the same expert).
+    estimates ``[n, time]`` (``wanted``, ``[n]`` bool: the stems that take a second pass;
+    default all; a routed model's stem only where :func:`same_experts`).
     The mixture is at the model's rate, which must be the encoder's."""
     if int(model.sample_rate) != int(encoder.sample_rate):
         raise ValueError(f"The model runs at {model.sample_rate} Hz, the encoder at "
                          f"{encoder.sample_rate} Hz")
     device = next(model.parameters()).device
     first = model(wav[None].to(device), query[None].to(device))[0].cpu()
-    second, changed = residual_queries(encoder, wav.cpu(), first, query.cpu(), alpha)
-    if used is not None:
-        changed = changed & used.cpu()
-    if hasattr(model, "route"):  # a routed model: a stem keeps the expert it had
-        changed = changed & (model.route(second.to(device)) == model.route(query.to(device))).cpu()
+    second, changed = residual_queries(encoder, wav.cpu(), first, query.cpu(), alpha,
+                                       wanted=wanted)
+    changed &= same_experts(model, query, second)
     if not changed.any():
         return first
     est = model(wav[None].to(device), second[changed][None].to(device))[0].cpu()
@@ -109,21 +122,25 @@ def separate_with_residual_negative(model, encoder, wav: torch.Tensor, query: to
 
 def file_residual_queries(mixture_path, output_paths, queries: torch.Tensor, encoder,
                           alpha: float = SEPARATE.residual_alpha, max_seconds: float = 60.0,
-                          outputs_are_residuals: bool = False
+                          outputs_are_residuals: bool = False,
+                          wanted: Optional[torch.Tensor] = None
                           ) -> Tuple[torch.Tensor, torch.Tensor]:
     """:func:`residual_queries` of a mixture file and its first pass's files: the first
     ``max_seconds``, channels averaged, at the encoder's rate (as the query check reads
     them). ``outputs_are_residuals``: the files are already mixture minus estimate
-    (``omnisep separate --remove``)."""
+    (``omnisep separate --remove``); ``wanted``: as :func:`residual_queries` (the other
+    stems' files are not read)."""
     from ..audio_io import read_audio, resample
 
     def load(path):
         wav, sr = read_audio(path, max_seconds=max_seconds)
         return resample(torch.from_numpy(wav.mean(0)), sr, encoder.sample_rate)
 
+    wanted = torch.ones(len(output_paths), dtype=torch.bool) if wanted is None else wanted.cpu()
     mix = load(mixture_path)
-    outs = [load(p) for p in output_paths]
-    n = min([mix.shape[-1]] + [o.shape[-1] for o in outs])
-    mix, outs = mix[:n], torch.stack([o[:n] for o in outs])
+    outs = [load(p) if w else None for p, w in zip(output_paths, wanted.tolist())]
+    n = min([mix.shape[-1]] + [o.shape[-1] for o in outs if o is not None])
+    mix = mix[:n]
+    outs = torch.stack([mix if o is None else o[:n] for o in outs])  # unread: not embedded
     estimates = mix[None] - outs if outputs_are_residuals else outs
-    return residual_queries(encoder, mix, estimates, queries, alpha)
+    return residual_queries(encoder, mix, estimates, queries, alpha, wanted=wanted)

@@ -87,7 +87,8 @@ def test_two_passes_change_only_the_stems_asked_for():
     with torch.no_grad():
         one = model(mix[None], q[None])[0]
     both = separate_with_residual_negative(model, enc, mix, q)
-    first_only = separate_with_residual_negative(model, enc, mix, q, used=torch.tensor([True, False]))
+    first_only = separate_with_residual_negative(model, enc, mix, q,
+                                                 wanted=torch.tensor([True, False]))
     assert torch.allclose(first_only[1], one[1], atol=1e-6)
     assert torch.allclose(first_only[0], both[0], atol=1e-5)
     assert (both - one).abs().amax(-1).min() > 1e-6          # every stem changed

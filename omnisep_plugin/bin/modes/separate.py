@@ -164,7 +164,7 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
     from ...pipelines import BUNDLES, residual_negative_stems
     from ...query import QuerySet
     from ...query.presence import absent_warning, file_presence
-    from ...query.residual import file_residual_queries
+    from ...query.residual import file_residual_queries, same_experts
     from ...query.spec import QuerySpec, build_queries, vocabulary_warning
     from ...separation.backends import resolve_backend, separator_for
     from ...separation.files import (plan_outputs, plot_file_spectrograms, separate_file,
@@ -243,17 +243,14 @@ def separate(mixtures, model_path, imagebind_ckpt, offline_ckpt, text, image, au
                 second = [False] * len(built)
                 if passes == 2:  # the residual negative: a second pass where it applies
                     refined, changed = file_residual_queries(
-                        path, wav_tmps, queries, encoder, outputs_are_residuals=remove)
-                    second = [bool(c) and t for c, t in zip(changed.tolist(), two_pass)]
-                    if hasattr(model, "route_names"):  # a stem keeps the expert it had
-                        second = [s and e == r for s, e, r in
-                                  zip(second, experts, model.route_names(refined.to(dev)))]
-                    if any(second):
-                        again = torch.where(torch.tensor(second)[:, None], refined.cpu(),
-                                            queries.cpu())
-                        seconds = facts["seconds"]
-                        facts = separate_file(separator, path, again, wav_tmps, **run)
-                        facts["seconds"] += seconds
+                        path, wav_tmps, queries, encoder, outputs_are_residuals=remove,
+                        wanted=torch.tensor(two_pass))
+                    second = (changed & same_experts(model, queries, refined)).tolist()
+                    again = [i for i, s in enumerate(second) if s]
+                    if again:  # only those stems' files are separated and written again
+                        facts["seconds"] += separate_file(
+                            separator, path, refined[again].cpu(),
+                            [wav_tmps[i] for i in again], **run)["seconds"]
                     else:
                         bar.update(info.frames)
                 # The presence check reads the estimates; a residual is not one.
