@@ -41,6 +41,7 @@ data_dir=data/omni
 exp_root=exp/omni
 cache_dir=~/.cache/omnisep/omni
 heldout_soundfont=sf_gmbank
+train_only_soundfonts=""   # e.g. opl3_fm: an FM-chip imitation rendered into the training split only
 instrument_clips="train=48,valid=1,test=2"
 loso_clips=3
 speech_clips="train=40,valid=2,test=6"
@@ -80,7 +81,7 @@ augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: fetch the Debian packages into $cache_dir and build the corpus"
   omnisep build-omni "$corpus_dir" --cache-dir "$cache_dir" --heldout-soundfont $heldout_soundfont \
-    --instrument-clips "$instrument_clips" --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
+    --train-only-soundfonts "$train_only_soundfonts" --instrument-clips "$instrument_clips" --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then

@@ -97,6 +97,36 @@ def test_fetch_packages_unpacks_into_a_fresh_cache_and_names_a_corrupt_deb(tmp_p
 
 # ----------------------------------------------------------------------------- helpers
 
+def test_a_train_only_soundfont_renders_the_training_split_and_changes_no_other_clip():
+    instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum")}
+    roots = {package: Path("/pkgs") / package for package, _, _ in omni.SOUNDFONTS.values()}
+    counts = {"train": 3, "valid": 1, "test": 2}
+    plain = omni.instrument_clips(roots, instruments, omni.CorpusPlan(instrument_clips=counts))
+    assert "opl3_fm" not in {c.soundfont for c, _ in plain}  # only when asked for
+    fm_plan = omni.CorpusPlan(instrument_clips=counts, train_only_soundfonts=("opl3_fm",))
+    with_fm = omni.instrument_clips(roots, instruments, fm_plan)
+    fm = [(c, job) for c, job in with_fm if c.soundfont == "opl3_fm"]
+    assert {c.split for c, _ in fm} == {"train"} and len(fm) == 2 * 3
+    assert all(c.source_package == "opl3-soundfont" and c.license == "CC-BY-SA-4.0" for c, _ in fm)
+    assert all(str(job[0]).endswith("OPL-3_FM_128M.sf2") for _, job in fm)
+    # every other clip (and its seed: the melody it renders) is the one the plain plan makes
+    key = lambda pairs: sorted((c.clip_id, c.split, job[1]) for c, job in pairs if c.soundfont != "opl3_fm")
+    assert key(with_fm) == key(plain)
+    assert len({job[1] for _, job in with_fm}) == len(with_fm)  # no two clips share a melody
+    assert "opl3-soundfont" in omni.packages_needed([], fm_plan.fonts())
+    assert "opl3-soundfont" not in omni.packages_needed([], omni.CorpusPlan().fonts())
+
+
+@pytest.mark.parametrize("plan, message", [
+    (omni.CorpusPlan(train_only_soundfonts=("musescore",)), "Unknown soundfont 'musescore'"),
+    (omni.CorpusPlan(heldout_soundfont="opl3_fm"), "not among the plan's soundfonts"),
+])
+def test_a_bad_soundfont_plan_is_refused_before_any_download(tmp_path, plan, message):
+    with pytest.raises(ValueError, match=message):
+        omni.build_omni_corpus(tmp_path / "corpus", tmp_path / "cache", plan, sounds=[])
+    assert not (tmp_path / "cache").exists()
+
+
 def test_split_recordings_holds_out_whole_recordings():
     files = [f"f{i}" for i in range(10)]
     split = omni.split_recordings(files, "dog barking", test_fraction=0.25)

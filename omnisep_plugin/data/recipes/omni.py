@@ -9,7 +9,10 @@ cache (``apt-get download`` + ``dpkg -x``, never installed) and keeps its proven
   rendered with FluidSynth (seeded melodies, chords, bass lines, rhythms) from three
   soundfonts of recorded samples: FluidR3_GM, TimGM6mb and csound's sf_GMbank. One of them
   (``heldout_soundfont``) is rendered only into the ``test_loso`` split: instruments from a
-  soundfont the model never heard;
+  soundfont the model never heard. Optionally (``train_only_soundfonts``) also from
+  OPL-3_FM_128M, an imitation of an FM synthesis chip: timbres unlike any sampled
+  instrument, rendered into the training split only (a timbre augmentation, not a test
+  condition), so valid, test and test_loso stay those of the recorded-sample soundfonts;
 - **everyday sounds** (animals, vehicles, machines, nature, household, human non-speech...):
   the files listed in ``omni_tables/sounds.tsv`` (a curated table: package, file, label,
   license), from game and desktop data packages whose licenses allow redistribution;
@@ -60,6 +63,7 @@ SOUNDFONTS = {
     "fluidr3_gm": ("fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2", "MIT"),
     "timgm6mb": ("timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2", "GPL-2"),
     "sf_gmbank": ("csound-soundfont", "usr/share/sounds/sf2/sf_GMbank.sf2", "LGPL-2.1+"),
+    "opl3_fm": ("opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "CC-BY-SA-4.0"),
 }
 #: package -> (class label, license); the prompts of one voice each
 SPEECH = {
@@ -212,9 +216,9 @@ def fetch_packages(packages: Iterable[str], cache_dir: Pathlike) -> Dict[str, Pa
     return roots
 
 
-def packages_needed(sounds: Sequence[SoundFile]) -> List[str]:
-    """Every Debian package the corpus is built from."""
-    return sorted({p for p, _, _ in SOUNDFONTS.values()} | set(SPEECH) | {BACKGROUND[0]}
+def packages_needed(sounds: Sequence[SoundFile], fonts: Iterable[str] = tuple(SOUNDFONTS)) -> List[str]:
+    """Every Debian package the corpus is built from (``fonts``: the soundfonts it renders)."""
+    return sorted({SOUNDFONTS[f][0] for f in fonts} | set(SPEECH) | {BACKGROUND[0]}
                   | {s.package for s in sounds})
 
 
@@ -409,6 +413,15 @@ class CorpusPlan:
     instrument_clips: Dict[str, int] = field(default_factory=lambda: {"train": 12, "valid": 1, "test": 2})
     loso_clips: int = 3                    # test_loso clips per instrument (held-out soundfont)
     heldout_soundfont: str = "sf_gmbank"
+    #: soundfonts rendered into every split (the held-out one: into test_loso only)
+    soundfonts: tuple = ("fluidr3_gm", "timgm6mb", "sf_gmbank")
+    #: soundfonts rendered into the training split only (``instrument_clips["train"]`` each)
+    train_only_soundfonts: tuple = ()
+
+    def fonts(self) -> List[str]:
+        """Every soundfont the plan renders, in :data:`SOUNDFONTS` order."""
+        wanted = set(self.soundfonts) | set(self.train_only_soundfonts)
+        return [f for f in SOUNDFONTS if f in wanted]
     speech_clips: Dict[str, int] = field(default_factory=lambda: {"train": 40, "valid": 2, "test": 6})
     max_clips_per_file: int = 3            # long everyday files are cut into at most this many
     max_train_clips_per_class: int = 40
@@ -438,10 +451,15 @@ def _instrument_job(job):
 def instrument_clips(roots: Dict[str, Path], instruments: Dict[str, Instrument], plan: CorpusPlan):
     """``(OmniClip, job args)`` for every rendered instrument clip."""
     out = []
-    for font, (package, rel, lic) in SOUNDFONTS.items():
+    for font in plan.fonts():
+        package, rel, lic = SOUNDFONTS[font]
         font_path = roots[package] / rel
-        splits = ({"test_loso": plan.loso_clips} if font == plan.heldout_soundfont
-                  else plan.instrument_clips)
+        if font == plan.heldout_soundfont:
+            splits = {"test_loso": plan.loso_clips}
+        elif font in plan.train_only_soundfonts:
+            splits = {"train": plan.instrument_clips.get("train", 0)}
+        else:
+            splits = plan.instrument_clips
         for split, n in splits.items():
             for li, (label, ins) in enumerate(sorted(instruments.items())):
                 for i in range(n):
@@ -551,15 +569,19 @@ def build_omni_corpus(corpus_dir: Pathlike, cache_dir: Pathlike, plan: Optional[
     Returns counts and timings.
     """
     plan = plan or CorpusPlan()
-    if plan.heldout_soundfont and plan.heldout_soundfont not in SOUNDFONTS:
-        raise ValueError(f"Unknown soundfont {plan.heldout_soundfont!r}; known: {sorted(SOUNDFONTS)}")
+    for font in (plan.heldout_soundfont, *plan.soundfonts, *plan.train_only_soundfonts):
+        if font and font not in SOUNDFONTS:
+            raise ValueError(f"Unknown soundfont {font!r}; known: {sorted(SOUNDFONTS)}")
+    if plan.heldout_soundfont and plan.heldout_soundfont not in plan.soundfonts:
+        raise ValueError(f"The held-out soundfont {plan.heldout_soundfont!r} is not among the "
+                         f"plan's soundfonts {list(plan.soundfonts)}")
     sounds = load_sounds() if sounds is None else list(sounds)
     instruments = load_instruments() if instruments is None else instruments
     classes = load_classes() if classes is None else classes
     table = class_table(instruments, classes)
     corpus_dir, cache_dir = Path(corpus_dir), Path(cache_dir)
     start = time.perf_counter()
-    needed = packages_needed(sounds)
+    needed = packages_needed(sounds, plan.fonts())
     roots = (fetch_packages(needed, cache_dir) if fetch
              else {p: cache_dir / "pkgs" / p for p in needed})
     times = {"fetch_s": time.perf_counter() - start}
