@@ -42,6 +42,7 @@ exp_root=exp/omni
 cache_dir=~/.cache/omnisep/omni
 heldout_soundfont=sf_gmbank
 train_only_soundfonts=""   # e.g. opl3_fm: an FM-chip imitation rendered into the training split only
+                           # (measured in session 15: it costs 0.4-0.6 dB; docs/results.md section 9)
 instrument_clips="train=48,valid=1,test=2"
 loso_clips=3
 speech_clips="train=40,valid=2,test=6"
