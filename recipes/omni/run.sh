@@ -82,7 +82,8 @@ augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: fetch the Debian packages into $cache_dir and build the corpus"
   omnisep build-omni "$corpus_dir" --cache-dir "$cache_dir" --heldout-soundfont $heldout_soundfont \
-    --train-only-soundfonts "$train_only_soundfonts" --instrument-clips "$instrument_clips" --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
+    --train-only-soundfonts "$train_only_soundfonts" --instrument-clips "$instrument_clips" \
+    --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then

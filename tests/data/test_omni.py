@@ -95,8 +95,6 @@ def test_fetch_packages_unpacks_into_a_fresh_cache_and_names_a_corrupt_deb(tmp_p
     assert not (cache / "pkgs" / "broken-sounds.partial").exists()
 
 
-# ----------------------------------------------------------------------------- helpers
-
 def test_a_train_only_soundfont_renders_the_training_split_and_changes_no_other_clip():
     instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum")}
     roots = {package: Path("/pkgs") / package for package, _, _ in omni.SOUNDFONTS.values()}
@@ -126,6 +124,8 @@ def test_a_bad_soundfont_plan_is_refused_before_any_download(tmp_path, plan, mes
         omni.build_omni_corpus(tmp_path / "corpus", tmp_path / "cache", plan, sounds=[])
     assert not (tmp_path / "cache").exists()
 
+
+# ----------------------------------------------------------------------------- helpers
 
 def test_split_recordings_holds_out_whole_recordings():
     files = [f"f{i}" for i in range(10)]

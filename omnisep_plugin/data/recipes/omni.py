@@ -417,15 +417,15 @@ class CorpusPlan:
     soundfonts: tuple = ("fluidr3_gm", "timgm6mb", "sf_gmbank")
     #: soundfonts rendered into the training split only (``instrument_clips["train"]`` each)
     train_only_soundfonts: tuple = ()
+    speech_clips: Dict[str, int] = field(default_factory=lambda: {"train": 40, "valid": 2, "test": 6})
+    max_clips_per_file: int = 3            # long everyday files are cut into at most this many
+    max_train_clips_per_class: int = 40
+    test_fraction: float = 0.25            # of each everyday class's files
 
     def fonts(self) -> List[str]:
         """Every soundfont the plan renders, in :data:`SOUNDFONTS` order."""
         wanted = set(self.soundfonts) | set(self.train_only_soundfonts)
         return [f for f in SOUNDFONTS if f in wanted]
-    speech_clips: Dict[str, int] = field(default_factory=lambda: {"train": 40, "valid": 2, "test": 6})
-    max_clips_per_file: int = 3            # long everyday files are cut into at most this many
-    max_train_clips_per_class: int = 40
-    test_fraction: float = 0.25            # of each everyday class's files
 
 
 def _write_clip(corpus_dir: Path, clip: OmniClip, wav: np.ndarray) -> None:
