@@ -267,3 +267,23 @@ def compare_runs(run_dirs: Sequence, valid_cuts=None, valid_mixtures=None) -> Li
 def load_categories(classes_json) -> Dict[str, str]:
     """label -> category from a corpus's ``classes.json``."""
     return {lab: entry["category"] for lab, entry in json.loads(Path(classes_json).read_text()).items()}
+
+
+def category_temperatures(query_set, categories: Dict[str, str], temperatures: Dict[str, float],
+                          default: float = 1.0):
+    """A mask-temperature table (:meth:`OmniSep.set_mask_temperatures`) by category: each
+    Query-Set label's text embedding with the temperature of its category
+    (``temperatures``; ``default`` for the others). Returns ``(keys [L, dim], values [L])``.
+
+    Example:
+        >>> from omnisep_plugin.query import QuerySet
+        >>> qs = QuerySet(["dog", "flute"], torch.eye(2))
+        >>> category_temperatures(qs, {"dog": "animal", "flute": "instrument"},
+        ...                       {"instrument": 1.0}, default=1.5)[1].tolist()
+        [1.5, 1.0]
+    """
+    unknown = sorted(set(query_set.labels) - set(categories))
+    if unknown:
+        raise ValueError(f"No category for {len(unknown)} Query-Set labels, e.g. {unknown[:3]}")
+    values = [temperatures.get(categories[lab], default) for lab in query_set.labels]
+    return query_set.embeddings.clone(), torch.tensor(values, dtype=torch.float32)

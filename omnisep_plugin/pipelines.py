@@ -173,7 +173,7 @@ class OmniSepBundle:
         else (:func:`omnisep_plugin.query.residual.separate_with_residual_negative`).
         ``model`` / ``encoder``: this bundle's, when already loaded.
 
-        Example (``omni``: the example's dog barking, +7.5 dB SDRi against +4.2 dB for one
+        Example (``omni``: the example's dog barking, +7.5 dB SDRi against +5.0 dB for one
         pass of :meth:`queries`)::
 
             dog = OMNI.separate(mix, text="dog barking")[0]

@@ -18,6 +18,8 @@ from .spectral import STFT, LogFrequencyWarp
 
 _EPS = 1e-10
 _QUERY_ACTIVATIONS = ("sigmoid", "none")
+#: buffers of the mask-temperature table (:meth:`OmniSep.set_mask_temperatures`)
+TEMPERATURE_BUFFERS = ("temperature_keys", "temperature_values")
 
 
 def with_plain_versions(conf: dict) -> dict:
@@ -81,6 +83,10 @@ class OmniSep(BaseModel):
         mask_threshold: the ground-truth mask is ``|S| > mask_threshold * |X|`` (0.5).
         sample_rate: sampling rate of the audio the model expects (16000).
 
+    Separation (not training) may soften or sharpen each query's mask,
+    ``sigmoid(z / T)``, with the temperature ``T`` of the query's nearest label in a table
+    the package carries (:meth:`set_mask_temperatures`; none: ``T = 1``).
+
     Shape:
         - mixture: ``[batch, time]`` or ``[batch, 1, time]`` (or ``[time]``).
         - query: ``[batch, dim]`` (one source) or ``[batch, n_src, dim]`` (or ``[dim]``).
@@ -125,6 +131,9 @@ class OmniSep(BaseModel):
         self.query_proj = nn.Linear(query_dim, n_masks)
         self.mask_scale = nn.Parameter(torch.ones(n_masks))
         self.mask_bias = nn.Parameter(torch.zeros(1))
+        # the mask-temperature table: label embeddings [L, dim] and their temperatures [L]
+        self.register_buffer("temperature_keys", torch.zeros(0, self.query_dim))
+        self.register_buffer("temperature_values", torch.zeros(0))
 
     # ------------------------------------------------------------------ steps
     def forward_encoder(self, wav: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -184,6 +193,50 @@ class OmniSep(BaseModel):
             q = torch.sigmoid(q)
         return torch.einsum("bnk,bkft->bnft", q * self.mask_scale, masks) + self.mask_bias
 
+    def set_mask_temperatures(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Give each query's mask the temperature of its nearest key at separation,
+        ``sigmoid(logits / T)`` (:meth:`temper`); empty tensors remove the table.
+
+        Args:
+            keys: ``[L, dim]`` embeddings (e.g. the Query-Set's label texts; cosine
+                similarity picks the nearest); values: ``[L]`` temperatures, > 0.
+        """
+        keys, values = torch.as_tensor(keys).float(), torch.as_tensor(values).float()
+        if keys.dim() != 2 or keys.shape[-1] != self.query_dim or values.shape != keys.shape[:1]:
+            raise ValueError(f"Mask temperatures need keys [L, {self.query_dim}] and values [L], "
+                             f"got {tuple(keys.shape)} and {tuple(values.shape)}")
+        if not bool((values > 0).all()):
+            raise ValueError("Mask temperatures must be positive")
+        device = self.mask_bias.device
+        self.temperature_keys = F.normalize(keys, dim=-1).to(device)
+        self.temperature_values = values.to(device)
+
+    def clear_mask_temperatures(self) -> None:
+        """Remove the mask-temperature table (every mask ``sigmoid(logits)``)."""
+        self.set_mask_temperatures(torch.zeros(0, self.query_dim), torch.zeros(0))
+
+    def temper(self, logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """``logits [batch, n, F', T]`` divided by the temperature of each query's
+        (``[batch, n, dim]``) nearest key; as they are without a table."""
+        if not len(self.temperature_values):
+            return logits
+        sims = F.normalize(query.float(), dim=-1) @ self.temperature_keys.float().T
+        temp = self.temperature_values[sims.argmax(dim=-1)]             # [batch, n]
+        return logits / temp[..., None, None].to(logits.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # A package written without a mask-temperature table loads with none; one with a
+        # table sizes this model's to it.
+        for name in TEMPERATURE_BUFFERS:
+            key, own = prefix + name, getattr(self, name)
+            if key in state_dict:
+                setattr(self, name, own.new_empty(state_dict[key].shape))
+            else:
+                state_dict[key] = own
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
     def forward_decoder(self, mask: torch.Tensor, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Mask the mixture magnitude, keep the mixture phase, inverse STFT.
 
@@ -209,7 +262,8 @@ class OmniSep(BaseModel):
             wav = F.pad(wav, (0, min_len - length))
         spec, mag = self.forward_encoder(wav)
         logits = self.apply_query(self.forward_masker(mag), query)
-        est = self.forward_decoder(torch.sigmoid(logits), spec, wav.shape[-1])[..., :length]
+        est = self.forward_decoder(torch.sigmoid(self.temper(logits, query)), spec,
+                                   wav.shape[-1])[..., :length]
         return est[0] if was_1d else est
 
     def forward_wav(self, wav: torch.Tensor, query: Optional[torch.Tensor] = None,

@@ -236,4 +236,5 @@ class BackendSeparator(nn.Module):
         else:  # different queries per row: one row at a time
             logits = torch.cat([self.net(f[None], q) for f, q in zip(features, query)])
         logits = logits[..., :model.mask_bins, :mag.shape[-1]]
-        return model.forward_decoder(torch.sigmoid(logits), spec, wav.shape[-1])[..., :length]
+        mask = torch.sigmoid(model.temper(logits, query))
+        return model.forward_decoder(mask, spec, wav.shape[-1])[..., :length]

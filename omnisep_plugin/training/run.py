@@ -177,6 +177,7 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     system = OmniSepSystem(model_args=conf["model"], **conf["query"], **conf["optim"],
                            seed=tr["seed"])
     if start is not None:
+        start.clear_mask_temperatures()  # a separation setting: training and validation use none
         system.model.load_state_dict(start.state_dict())
         logging.info("initialised from %s", init)
     data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])

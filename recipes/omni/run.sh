@@ -244,6 +244,9 @@ if [ $stage -le 7 ] && [ $stop_stage -eq 7 ]; then  # only when asked for by nam
     --audio-encoder "$data_dir/audio_encoder.pth" \
     --query-set "$emb/omni_cuts_train_query_set.pt" --audio-prototypes "$emb/omni_cuts_train_audio_bank.pt" \
     --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
+  # softer masks for everyday sounds, the trained ones for instruments (docs/results.md section 10)
+  python "$(dirname "$0")/local/set_mask_temperatures.py" "$bundle_dir/omnisep.pth" "$emb/omni_cuts_train_query_set.pt" \
+    "$corpus_dir/classes.json" --default 1.5 --category instrument=1
   if [ -n "$default_dir" ]; then
     log "Stage 7: rebuild the default ($default_dir): omni routed with the instrument specialist"
     omnisep route-bundle "$default_dir" --base omni --specialist instruments --example instruments

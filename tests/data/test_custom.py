@@ -92,6 +92,7 @@ def test_train_init_starts_from_the_package(tmp_path):
     cuts.to_file(tmp_path / "train.jsonl.gz")
     torch.manual_seed(5)
     start = tiny_omnisep(query_dim=8)
+    start.set_mask_temperatures(torch.eye(8)[:2], torch.tensor([1.0, 2.0]))  # separation only
     start.save(tmp_path / "start.pth")
     conf = load_conf(None, ())
     for section, values in copy.deepcopy(TINY_TRAIN_CONF).items():
@@ -108,6 +109,7 @@ def test_train_init_starts_from_the_package(tmp_path):
     assert load_conf(tmp_path / "exp" / "conf.yaml")["model"] == start.get_model_args()
     params = dict(start.named_parameters())
     assert all(torch.equal(p, params[n]) for n, p in tuned.named_parameters())
+    assert len(tuned.temperature_values) == 0  # trained and exported without the table
     # resumed with the same configuration (its model section is not --init's), the run keeps
     # the architecture it started with instead of failing to load its checkpoint
     conf["training"]["max_steps"] = 3

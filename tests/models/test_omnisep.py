@@ -137,6 +137,42 @@ def test_serialize_from_pretrained_round_trip(model, tmp_path):
     assert pkg["infos"]["software_versions"]["omnisep_plugin_version"]
 
 
+def test_mask_temperatures_temper_each_query_by_its_nearest_label(model, tmp_path):
+    """sigmoid(logits / T) with the T of the query's nearest key; a package keeps its table,
+    one written without a table loads with none, and the backends agree with the model."""
+    from omnisep_plugin.separation.backends import BackendSeparator
+
+    torch.manual_seed(1)
+    wav = torch.randn(1, 4000)
+    keys = torch.eye(D)[:2] * 3
+    query = torch.stack([keys[0] + 0.1 * torch.randn(D), keys[1] + 0.1 * torch.randn(D)])[None]
+    with torch.no_grad():
+        plain = model(wav, query)
+        spec, mag = model.forward_encoder(wav)
+        logits = model.apply_query(model.forward_masker(mag), query)
+        model.set_mask_temperatures(keys, torch.tensor([2.0, 1.0]))
+        tempered = model(wav, query)
+        softer = model.forward_decoder(torch.sigmoid(logits / 2), spec, wav.shape[-1])
+    assert torch.allclose(tempered[:, 0], softer[:, 0], atol=1e-6)   # nearest key 0: T = 2
+    assert torch.equal(tempered[:, 1], plain[:, 1])                  # nearest key 1: T = 1
+    assert (tempered[:, 0] - plain[:, 0]).abs().max() > 1e-4
+    model.save(tmp_path / "tempered.pth")
+    loaded = OmniSep.from_pretrained(tmp_path / "tempered.pth")
+    assert torch.equal(loaded.temperature_values, torch.tensor([2.0, 1.0]))
+    for backend in ("eager", "onnxruntime"):
+        assert torch.allclose(BackendSeparator(loaded, backend)(wav, query), tempered, atol=1e-5)
+    pkg = torch.load(tmp_path / "tempered.pth", weights_only=True)
+    pkg["state_dict"] = {k: v for k, v in pkg["state_dict"].items() if "temperature" not in k}
+    old = OmniSep.from_pretrained(pkg)  # a package from before the table existed
+    assert len(old.temperature_values) == 0 and torch.equal(old(wav, query), plain)
+    model.clear_mask_temperatures()
+    assert torch.equal(model(wav, query), plain)
+    with pytest.raises(ValueError, match="positive"):
+        model.set_mask_temperatures(keys, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="keys"):
+        model.set_mask_temperatures(keys[:, :3], torch.tensor([1.0, 1.0]))
+
+
 def test_separate_keeps_asteroid_front_door(model, tmp_path):
     import soundfile as sf
 

@@ -118,6 +118,7 @@ def test_a_package_that_names_shipped_networks_loads_their_weights(parts, tmp_pa
     from omnisep_plugin.registry import PRETRAINED
 
     model, omni, instruments = parts
+    omni.set_mask_temperatures(_label_embeddings(), torch.tensor([1.0, 2.0, 2.0, 1.0]))
     for name, net in (("tiny-omni", omni), ("tiny-instruments", instruments)):
         net.save(tmp_path / f"{name}.pth")
         monkeypatch.setitem(PRETRAINED, name, lambda n=name: tmp_path / f"{n}.pth")
@@ -125,6 +126,7 @@ def test_a_package_that_names_shipped_networks_loads_their_weights(parts, tmp_pa
     assert set(pkg["state_dict"]) == {"route_embeddings", "route_experts"}
     loaded = OmniSep.from_pretrained(pkg)
     assert loaded.expert_refs == ["tiny-omni", "tiny-instruments"]
+    assert torch.equal(loaded.experts[0].temperature_values, omni.temperature_values)
     wav, query = torch.randn(1, 3000), _query("dog", "cello")[None]
     with torch.no_grad():
         assert torch.allclose(loaded(wav, query), model(wav, query), atol=1e-6)

@@ -31,6 +31,23 @@ def test_omni_bundle_is_shipped_small_and_loads():
     assert sr == OMNI.sample_rate and np.abs(total - mix).max() < 1e-3  # the sources sum to it
 
 
+def test_omni_softens_the_masks_of_everyday_sounds_only():
+    """The shipped mask-temperature table (docs/results.md section 10): each of the 137
+    labels' text embeddings; T = 1 (the trained masks) for the 73 instruments, 1.5 for the
+    everyday and speech classes."""
+    from omnisep_plugin.data.recipes.omni import load_instruments
+    from omnisep_plugin.query import QuerySet
+
+    model, query_set = OmniSep.from_pretrained("omni"), QuerySet.load(OMNI.query_set)
+    instruments = set(load_instruments())
+    assert len(model.temperature_values) == len(query_set) == 137
+    expected = torch.tensor([1.0 if lab in instruments else 1.5 for lab in query_set.labels])
+    assert torch.equal(model.temperature_values, expected)
+    logits = torch.ones(1, 2, 3, 4)
+    query = torch.stack([query_set.lookup("violin"), query_set.lookup("dog barking")])[None]
+    assert model.temper(logits, query)[0, :, 0, 0].tolist() == pytest.approx([1.0, 1 / 1.5])
+
+
 def test_text_queries_pick_their_own_source_from_the_example():
     """Each label's text query brings its own recording out at least 2 dB above the mixture
     (the shipped model, long_crops_b, plain text queries: dog barking +2.8 dB, woman speaking
@@ -196,7 +213,7 @@ def test_the_bundles_queries_are_what_the_cli_separates_with(tmp_path, options):
 
 def test_the_residual_negative_brings_the_example_dog_out_further():
     """A single text query's second pass (the first pass's residual removed) brings the
-    example's dog barking out further than one pass (+7.5 against +4.2 dB SDRi), and a
+    example's dog barking out further than one pass (+7.5 against +5.0 dB SDRi), and a
     query for a class the example lacks comes out quieter still."""
     mix = torch.from_numpy(sf.read(OMNI.example, dtype="float32")[0])
     ref = sf.read(OMNI.example_sources()["dog barking"], dtype="float32")[0]

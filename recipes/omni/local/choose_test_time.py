@@ -1,0 +1,120 @@
+"""Measure test-time variants of what `omnisep separate --model omni --text` does (text +
+prototype, then the residual second pass) on the dev mixtures: other networks, their
+weight average (a "soup" of fine-tunes of one model), the mean of several networks'
+estimates (an output ensemble), and a mask temperature ``sigmoid(logits / T)`` (``T`` > 1:
+softer masks). Prints the SDRi and SI-SDRi (fast_bss_eval) of each variant's first and
+second pass, mean per category and over categories. Choose on the dev mixtures (validation
+recordings); the same command on a test set's cuts and mixtures reports. docs/results.md
+section 10 (session 16) was measured with:
+
+    python recipes/omni/local/choose_test_time.py omni \
+        data/omni/embedded/omni_cuts_train_embedded.jsonl.gz \
+        data/omni/embedded/omni_cuts_valid_embedded.jsonl.gz \
+        data/omni/embedded/presence_dev_mixtures.json \
+        data/omni/embedded/omni_cuts_train_query_set.pt data/omni/corpus/classes.json \
+        --encoder omnisep_plugin/pretrained/omni/audio_encoder.pth \
+        --networks "soup=omni+exp/omni_fm/fm_c/omnisep.pth,gpu=exp/omni/gpu2_clean/omnisep.pth" \
+        --ensembles "model+gpu" --temperatures 1.5
+
+The positional model is ``model``; ``--networks`` adds ``name=path`` (``a+b``: the mean of
+the weights of networks of one architecture). ``--temperatures`` applies to the positional
+model, both passes. Every network is measured as trained: a package's own mask-temperature
+table (set_mask_temperatures.py) is left out.
+"""
+import copy
+from collections import defaultdict
+from statistics import mean
+from typing import Dict, List
+
+import fast_bss_eval
+import torch
+
+from omnisep_plugin.data.embed import build_audio_query_bank
+from omnisep_plugin.models import OmniSep
+from omnisep_plugin.query import residual_queries
+from omnisep_plugin.query.offline import OfflineEncoder
+from omnisep_plugin.query.spec import text_with_prototype
+
+from dev_mixtures import DevSet, parser
+
+
+def load(path: str) -> OmniSep:
+    """The network of ``path`` without its package's mask-temperature table."""
+    model = OmniSep.from_pretrained(path).eval()
+    model.clear_mask_temperatures()
+    return model
+
+
+def weight_average(paths: List[str]) -> OmniSep:
+    """The mean of the floating-point weights (and running statistics) of ``paths``."""
+    models = [load(p) for p in paths]
+    states = [m.state_dict() for m in models]
+    out = copy.deepcopy(models[0])
+    out.load_state_dict({k: sum(s[k] for s in states) / len(states) if v.is_floating_point()
+                         else v for k, v in states[0].items()})
+    return out.eval()
+
+
+def masked(model: OmniSep, wav: torch.Tensor, query: torch.Tensor, temperature: float):
+    """``model(wav[None], query[None])[0]`` with the mask ``sigmoid(logits / temperature)``:
+    ``[n, time]``."""
+    spec, mag = model.forward_encoder(wav[None])
+    logits = model.apply_query(model.forward_masker(mag), query[None])
+    return model.forward_decoder(torch.sigmoid(logits / temperature), spec, wav.shape[-1])[0]
+
+
+def si_sdri(source: torch.Tensor, est: torch.Tensor, mix: torch.Tensor) -> float:
+    ref = source.double().numpy()[None]
+    return float(fast_bss_eval.si_sdr(ref, est.double().numpy()[None])[0]
+                 - fast_bss_eval.si_sdr(ref, mix.double().numpy()[None])[0])
+
+
+def main():
+    ap = parser(__doc__)
+    ap.add_argument("--encoder", required=True, help="the bound audio encoder that embeds residuals")
+    ap.add_argument("--networks", default="", help="comma-separated name=path[+path...]")
+    ap.add_argument("--ensembles", default="", help="semicolon-separated name+name[+...]")
+    ap.add_argument("--temperatures", default="", help="comma-separated mask temperatures")
+    args = ap.parse_args()
+
+    dev = DevSet(args)
+    encoder = OfflineEncoder(args.encoder)
+    bank = build_audio_query_bank(dev.train, 5)
+    dev.model.clear_mask_temperatures()
+    nets: Dict[str, OmniSep] = {"model": dev.model}
+    for item in filter(None, args.networks.split(",")):
+        name, spec = item.split("=")
+        paths = [args.model if p == "omni" else p for p in spec.split("+")]
+        nets[name] = weight_average(paths) if len(paths) > 1 else \
+            load(paths[0])
+    # variant name -> (networks whose estimates are averaged, mask temperature)
+    variants = {name: ([name], 1.0) for name in nets}
+    variants.update({e: (e.split("+"), 1.0) for e in filter(None, args.ensembles.split(";"))})
+    variants.update({f"model T={t}": (["model"], float(t))
+                     for t in filter(None, args.temperatures.split(","))})
+    si = defaultdict(list)
+
+    for labels, mix, sources in dev.mixtures():
+        texts = torch.stack([dev.query_set.lookup(lab) for lab in labels])
+        query = torch.stack([text_with_prototype(t, dev.query_set, bank) for t in texts])
+        names, estimates = [], []
+        with torch.no_grad():
+            for name, (members, temp) in variants.items():
+                first = torch.stack([masked(nets[m], mix, query, temp) for m in members]).mean(0)
+                second_q, _ = residual_queries(encoder, mix, first, query)
+                second = torch.stack([masked(nets[m], mix, second_q, temp)
+                                      for m in members]).mean(0)
+                names += [f"{name}, one pass", f"{name}, + residual"]
+                estimates += [first, second]
+        out = torch.stack(estimates)                                   # [names, n_src, time]
+        for i, lab in enumerate(labels):
+            dev.score(lab, names, out[:, i], mix, sources[i])
+            for name, est in zip(names, out[:, i]):
+                si[dev.categories[lab], name].append(si_sdri(sources[i], est, mix))
+    cats = sorted({c for c, _ in si})
+    dev.print_table("variant (SDRi)", extra=("SI-SDRi", {
+        name: f"{mean(mean(si[c, name]) for c in cats):.2f}" for name in dict.fromkeys(n for _, n in si)}))
+
+
+if __name__ == "__main__":
+    main()
