@@ -17,9 +17,9 @@ section 10 (session 16) was measured with:
         --ensembles "model+gpu" --temperatures 1.5
 
 The positional model is ``model``; ``--networks`` adds ``name=path`` (``a+b``: the mean of
-the weights of networks of one architecture). ``--temperatures`` applies to the positional
-model, both passes. Every network is measured as trained: a package's own mask-temperature
-table (set_mask_temperatures.py) is left out.
+the weights of networks of one architecture). ``--temperatures`` adds the positional model
+at each temperature, both passes (``model T=...``). Every network is otherwise measured as
+trained: a package's own mask-temperature table (set_mask_temperatures.py) is left out.
 """
 import copy
 from collections import defaultdict
@@ -55,12 +55,12 @@ def weight_average(paths: List[str]) -> OmniSep:
     return out.eval()
 
 
-def masked(model: OmniSep, wav: torch.Tensor, query: torch.Tensor, temperature: float):
-    """``model(wav[None], query[None])[0]`` with the mask ``sigmoid(logits / temperature)``:
-    ``[n, time]``."""
-    spec, mag = model.forward_encoder(wav[None])
-    logits = model.apply_query(model.forward_masker(mag), query[None])
-    return model.forward_decoder(torch.sigmoid(logits / temperature), spec, wav.shape[-1])[0]
+def at_temperature(model: OmniSep, temperature: float) -> OmniSep:
+    """A copy of ``model`` whose every mask is ``sigmoid(logits / temperature)`` (a
+    mask-temperature table of one key, which every query is nearest)."""
+    out = copy.deepcopy(model)
+    out.set_mask_temperatures(torch.ones(1, model.query_dim), torch.tensor([temperature]))
+    return out.eval()
 
 
 def si_sdri(source: torch.Tensor, est: torch.Tensor, mix: torch.Tensor) -> float:
@@ -87,11 +87,11 @@ def main():
         paths = [args.model if p == "omni" else p for p in spec.split("+")]
         nets[name] = weight_average(paths) if len(paths) > 1 else \
             load(paths[0])
-    # variant name -> (networks whose estimates are averaged, mask temperature)
-    variants = {name: ([name], 1.0) for name in nets}
-    variants.update({e: (e.split("+"), 1.0) for e in filter(None, args.ensembles.split(";"))})
-    variants.update({f"model T={t}": (["model"], float(t))
-                     for t in filter(None, args.temperatures.split(","))})
+    for t in filter(None, args.temperatures.split(",")):
+        nets[f"model T={t}"] = at_temperature(dev.model, float(t))
+    # variant name -> the networks whose estimates are averaged
+    variants = {name: [name] for name in nets}
+    variants.update({e: e.split("+") for e in filter(None, args.ensembles.split(";"))})
     si = defaultdict(list)
 
     for labels, mix, sources in dev.mixtures():
@@ -99,10 +99,10 @@ def main():
         query = torch.stack([text_with_prototype(t, dev.query_set, bank) for t in texts])
         names, estimates = [], []
         with torch.no_grad():
-            for name, (members, temp) in variants.items():
-                first = torch.stack([masked(nets[m], mix, query, temp) for m in members]).mean(0)
+            for name, members in variants.items():
+                first = torch.stack([nets[m](mix[None], query[None])[0] for m in members]).mean(0)
                 second_q, _ = residual_queries(encoder, mix, first, query)
-                second = torch.stack([masked(nets[m], mix, second_q, temp)
+                second = torch.stack([nets[m](mix[None], second_q[None])[0]
                                       for m in members]).mean(0)
                 names += [f"{name}, one pass", f"{name}, + residual"]
                 estimates += [first, second]
