@@ -22,6 +22,12 @@ _QUERY_ACTIVATIONS = ("sigmoid", "none")
 TEMPERATURE_BUFFERS = ("temperature_keys", "temperature_values")
 
 
+def nearest_key(query: torch.Tensor, unit_keys: torch.Tensor) -> torch.Tensor:
+    """Index of the key nearest each query by cosine: ``[..., dim]``, L2-normalised keys
+    ``[L, dim]`` -> ``[...]`` (the routed model's expert and the mask temperature's label)."""
+    return (F.normalize(query.float(), dim=-1) @ unit_keys.float().T).argmax(dim=-1)
+
+
 def with_plain_versions(conf: dict) -> dict:
     """An Asteroid package dict with plain-string software versions (loadable with
     ``weights_only=True``) and this package's version added."""
@@ -220,8 +226,7 @@ class OmniSep(BaseModel):
         (``[batch, n, dim]``) nearest key; as they are without a table."""
         if not len(self.temperature_values):
             return logits
-        sims = F.normalize(query.float(), dim=-1) @ self.temperature_keys.float().T
-        temp = self.temperature_values[sims.argmax(dim=-1)]             # [batch, n]
+        temp = self.temperature_values[nearest_key(query, self.temperature_keys)]  # [batch, n]
         return logits / temp[..., None, None].to(logits.dtype)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

@@ -16,7 +16,8 @@ from asteroid.models.base_models import BaseModel
 from torch import nn
 
 from ..separation.routing import run_routed
-from .omnisep import OmniSep, check_package, incompatible_package, resolve_package, with_plain_versions
+from .omnisep import (OmniSep, check_package, incompatible_package, nearest_key, resolve_package,
+                      with_plain_versions)
 
 
 class RoutedOmniSep(BaseModel):
@@ -81,8 +82,7 @@ class RoutedOmniSep(BaseModel):
     def route(self, query: torch.Tensor) -> torch.Tensor:
         """Expert index of each query: that of its nearest routing label (cosine).
         ``[..., dim]`` -> ``[...]``."""
-        sims = F.normalize(query.float(), dim=-1) @ self.route_embeddings.T
-        return self.route_experts[sims.argmax(dim=-1)]
+        return self.route_experts[nearest_key(query, self.route_embeddings)]
 
     def route_names(self, query: torch.Tensor) -> List[str]:
         """The name of the expert that answers each query of ``[n, dim]``."""
