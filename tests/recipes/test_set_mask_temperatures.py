@@ -42,4 +42,8 @@ def test_a_package_gets_its_categories_temperatures(tmp_path):
     (tmp_path / "classes.json").write_text(json.dumps({"cello": {"category": "instrument"}}))
     out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode != 0 and "No category for 2" in out.stderr
+    assert "Traceback" not in out.stderr
+    missing = [str(tmp_path / "none.pth"), *args[1:]]
+    out = subprocess.run([sys.executable, script, *missing], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode != 0 and "Traceback" not in out.stderr and "none.pth" in out.stderr
     assert OmniSep.from_pretrained(tmp_path / "omnisep.pth").temperature_values.tolist() == [1.5, 1.0, 1.5]

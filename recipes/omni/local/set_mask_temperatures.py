@@ -32,12 +32,12 @@ def main():
     args = ap.parse_args()
     temps = {name: float(t) for name, t in (c.split("=") for c in args.category)}
 
-    model = load_single(args.model, "set_mask_temperatures.py")
-    try:
+    try:  # a missing file or a bad table: one line, and the package left as it was
+        model = load_single(args.model, "set_mask_temperatures.py")
         keys, values = category_temperatures(QuerySet.load(args.query_set),
                                              load_categories(args.classes), temps, args.default)
         model.set_mask_temperatures(keys, values)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"set_mask_temperatures.py: {err}") from None
     pkg = torch.load(args.model, map_location="cpu", weights_only=True)
     dtype = pkg["state_dict"]["mask_bias"].dtype
