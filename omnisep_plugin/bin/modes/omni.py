@@ -36,7 +36,8 @@ def _split_counts(text: str) -> dict:
 @click.option("--heldout-soundfont", default="sf_gmbank", help="Soundfont kept out of training "
               "(fluidr3_gm, timgm6mb, sf_gmbank).")
 @click.option("--train-only-soundfonts", default="", help="Comma-separated soundfonts rendered into "
-              "the training split only (opl3_fm: an FM-chip imitation, a timbre augmentation).")
+              "the training split only (opl3_fm: an FM-chip imitation; freepats: a GUS patch set of "
+              "recorded samples, rendered by TiMidity++ from the package cache).")
 @click.option("--speech-clips", default="train=40,valid=2,test=6", help="Clips per voice and split.")
 @click.option("--max-train-clips", default=40, help="Training clips per everyday class at most.")
 @click.option("--seconds", default=6.0, help="Clip length.")

@@ -10,9 +10,10 @@ cache (``apt-get download`` + ``dpkg -x``, never installed) and keeps its proven
   soundfonts of recorded samples: FluidR3_GM, TimGM6mb and csound's sf_GMbank. One of them
   (``heldout_soundfont``) is rendered only into the ``test_loso`` split: instruments from a
   soundfont the model never heard. Optionally (``train_only_soundfonts``) also from
-  OPL-3_FM_128M, an imitation of an FM synthesis chip: timbres unlike any sampled
-  instrument, rendered into the training split only (a timbre augmentation, not a test
-  condition), so valid, test and test_loso stay those of the recorded-sample soundfonts;
+  OPL-3_FM_128M, an imitation of an FM synthesis chip, or from freepats, a GUS patch set of
+  recorded samples that TiMidity++ renders (``patches.py``; 59 of the 73 instruments: the
+  others are skipped), into the training split only (a timbre augmentation, not a test
+  condition), so valid, test and test_loso stay those of the three soundfonts;
 - **everyday sounds** (animals, vehicles, machines, nature, household, human non-speech...):
   the files listed in ``omni_tables/sounds.tsv`` (a curated table: package, file, label,
   license), from game and desktop data packages whose licenses allow redistribution;
@@ -39,7 +40,7 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -64,7 +65,13 @@ SOUNDFONTS = {
     "timgm6mb": ("timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2", "GPL-2"),
     "sf_gmbank": ("csound-soundfont", "usr/share/sounds/sf2/sf_GMbank.sf2", "LGPL-2.1+"),
     "opl3_fm": ("opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "CC-BY-SA-4.0"),
+    # a GUS patch set of recorded samples (TiMidity++ configuration), not a soundfont
+    "freepats": ("freepats", "etc/timidity/freepats.cfg", "GPL-2+"),
 }
+#: clips rendered by one TiMidity++ process
+PATCH_BATCH = 64
+#: soundfont -> the Debian packages that render it when FluidSynth cannot (patches.py)
+RENDERERS = {"freepats": ("timidity", "libao4")}
 #: package -> (class label, license); the prompts of one voice each
 SPEECH = {
     "asterisk-core-sounds-en-wav": ("woman speaking", "CC-BY-SA-3.0"),
@@ -218,7 +225,9 @@ def fetch_packages(packages: Iterable[str], cache_dir: Pathlike) -> Dict[str, Pa
 
 def packages_needed(sounds: Sequence[SoundFile], fonts: Iterable[str] = tuple(SOUNDFONTS)) -> List[str]:
     """Every Debian package the corpus is built from (``fonts``: the soundfonts it renders)."""
+    fonts = list(fonts)
     return sorted({SOUNDFONTS[f][0] for f in fonts} | set(SPEECH) | {BACKGROUND[0]}
+                  | {p for f in fonts for p in RENDERERS.get(f, ())}
                   | {s.package for s in sounds})
 
 
@@ -388,20 +397,45 @@ def _kit_events(rng: np.random.Generator, seconds: float):
     return events
 
 
-def render_instrument(ins: Instrument, soundfont: Path, seed: int, seconds: float) -> np.ndarray:
-    """One clip of an instrument from one soundfont: float32 mono at 16 kHz (not normalised)."""
-    from .synth import _melody_events, _synth, render_events
-    synth, sfid = _synth(soundfont)
+#: every percussion note :func:`_kit_events` may play
+KIT_NOTES = {36, 38, 41, 42, 43, 45, 46, 47, 48, 49, 50, 51}
+
+
+def instrument_events(ins: Instrument, seed: int, seconds: float):
+    """``(channel, program, events)`` of one seeded clip of an instrument: a melody, chords or
+    a bass line on channel 0, or percussion on channel 9 (program unused)."""
+    from .synth import _melody_events
     rng = np.random.default_rng(seed)
     if ins.drum_notes:
-        synth.program_select(9, sfid, 128, 0)
         events = (_kit_events(rng, seconds) if ins.drum_notes == ("kit",)
                   else _hits_events(rng, ins.drum_notes, seconds))
-        return render_events(synth, events, seconds, 9, tail_samples=SAMPLE_RATE)
+        return 9, 0, events
     program = int(rng.choice(ins.programs))
-    synth.program_select(0, sfid, 0, program)
-    events = _melody_events(rng, ins.low, ins.high, seconds, chords=ins.style == "chords")
-    return render_events(synth, events, seconds, 0, tail_samples=SAMPLE_RATE)
+    return 0, program, _melody_events(rng, ins.low, ins.high, seconds, chords=ins.style == "chords")
+
+
+def render_instrument(ins: Instrument, soundfont: Path, seed: int, seconds: float) -> np.ndarray:
+    """One clip of an instrument from one soundfont: float32 mono at 16 kHz (not normalised)."""
+    from .synth import _synth, render_events
+    synth, sfid = _synth(soundfont)
+    channel, program, events = instrument_events(ins, seed, seconds)
+    if channel == 9:
+        synth.program_select(9, sfid, 128, 0)
+    else:
+        synth.program_select(0, sfid, 0, program)
+    return render_events(synth, events, seconds, channel, tail_samples=SAMPLE_RATE)
+
+
+def playable(ins: Instrument, programs: set, drums: set) -> Optional[Instrument]:
+    """``ins`` restricted to the programs / percussion notes a patch set has (None: none of
+    them). A whole drum kit needs every note :func:`_kit_events` plays."""
+    if ins.drum_notes == ("kit",):
+        return ins if KIT_NOTES <= drums else None
+    if ins.drum_notes:
+        notes = tuple(n for n in ins.drum_notes if n in drums)
+        return replace(ins, drum_notes=notes) if notes else None
+    progs = tuple(p for p in ins.programs if p in programs)
+    return replace(ins, programs=progs) if progs else None
 
 
 # --------------------------------------------------------------------------- corpus building
@@ -446,6 +480,38 @@ def _instrument_job(job):
         return -1.0
     _write_clip(corpus_dir, clip, wav)
     return seconds
+
+
+def _patch_batch_job(job):
+    """:func:`_instrument_job` for a batch of clips of one patch set (one TiMidity++ process):
+    a list of seconds written (0: already there, -1: skipped)."""
+    from .patches import coverage, render_batch
+    corpus_dir, roots, package, font_path, batch = job
+    programs, drums = coverage(font_path)
+    done, todo = [], []
+    for clip, ins, seed, seconds in batch:
+        ins = playable(ins, programs, drums)
+        if (corpus_dir / "audio" / f"{clip.rel}.wav").is_file():
+            done.append(0.0)
+        elif ins is None:
+            done.append(-1.0)
+        else:
+            done.append(None)
+            todo.append((clip, instrument_events(ins, seed, seconds), seconds))
+    wavs = render_batch(font_path, roots[package], roots,
+                        [(ev, ch, prog, sec) for _, (ch, prog, ev), sec in todo]) if todo else []
+    written = iter(zip(todo, wavs))
+    for k, d in enumerate(done):
+        if d is not None:
+            continue
+        (clip, _, seconds), wav = next(written)
+        if np.abs(wav).max() < 1e-4:
+            logging.warning("silent render: %s (%s)", clip.label, clip.soundfont)
+            done[k] = -1.0
+        else:
+            _write_clip(corpus_dir, clip, wav)
+            done[k] = seconds
+    return done
 
 
 def instrument_clips(roots: Dict[str, Path], instruments: Dict[str, Instrument], plan: CorpusPlan):
@@ -588,14 +654,30 @@ def build_omni_corpus(corpus_dir: Pathlike, cache_dir: Pathlike, plan: Optional[
 
     t0 = time.perf_counter()
     jobs = instrument_clips(roots, instruments, plan)
-    args = [(corpus_dir, clip, instruments[clip.label], font, seed, plan.seconds)
-            for clip, (font, seed) in jobs]
+    fluid = [(corpus_dir, clip, instruments[clip.label], font, seed, plan.seconds)
+             for clip, (font, seed) in jobs if clip.soundfont not in RENDERERS]
+    patched = [(clip, instruments[clip.label], seed, plan.seconds, font)
+               for clip, (font, seed) in jobs if clip.soundfont in RENDERERS]
+    batches = []
+    for font in RENDERERS:
+        mine = [item for item in patched if item[0].soundfont == font]
+        batches += [(corpus_dir, roots, SOUNDFONTS[font][0], mine[0][4],
+                     [item[:4] for item in mine[i:i + PATCH_BATCH]])
+                    for i in range(0, len(mine), PATCH_BATCH)]
+    patched = [item for b in batches for item in b[4]]
     if num_jobs > 1:
         with ProcessPoolExecutor(num_jobs) as pool:
-            done = list(pool.map(_instrument_job, args, chunksize=8))
+            done = list(pool.map(_instrument_job, fluid, chunksize=8))
+            done_patched = [d for b in pool.map(_patch_batch_job, batches) for d in b]
     else:
-        done = [_instrument_job(a) for a in args]
-    clips = [clip for (clip, _), d in zip(jobs, done) if d >= 0]
+        done = [_instrument_job(a) for a in fluid]
+        done_patched = [d for b in map(_patch_batch_job, batches) for d in b]
+    status = {a[1].clip_id: d for a, d in zip(fluid, done)}
+    status.update((item[0].clip_id, d) for item, d in zip(patched, done_patched))
+    skipped = sorted({c.label for c, _ in jobs if c.soundfont in RENDERERS and status[c.clip_id] < 0})
+    if skipped:
+        logging.info("not in the patch set, skipped: %s", ", ".join(skipped))
+    clips = [clip for clip, _ in jobs if status[clip.clip_id] >= 0]
     times["instruments_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
