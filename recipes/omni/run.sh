@@ -41,8 +41,9 @@ data_dir=data/omni
 exp_root=exp/omni
 cache_dir=~/.cache/omnisep/omni
 heldout_soundfont=sf_gmbank
-train_only_soundfonts=""   # e.g. opl3_fm: an FM-chip imitation rendered into the training split only
-                           # (measured in session 15: it costs 0.4-0.6 dB; docs/results.md section 9)
+train_only_soundfonts=""   # rendered into the training split only: opl3_fm (an FM-chip imitation; session 15:
+                           # it costs 0.4-0.6 dB, docs/results.md section 9) or freepats (a GUS patch set of
+                           # recorded samples, rendered by TiMidity++; session 17: section 11)
 instrument_clips="train=48,valid=1,test=2"
 loso_clips=3
 speech_clips="train=40,valid=2,test=6"
