@@ -90,8 +90,9 @@ def test_a_train_only_patch_set_adds_renders_to_the_training_split(tmp_path):
     assert {"freepats", "timidity", "libao4"} <= set(omni.packages_needed([], plan.fonts()))
     jobs = omni.instrument_clips(roots, instruments, plan)
     corpus = tmp_path / "corpus"
-    done = omni._patch_batch_job((corpus, roots, "freepats", jobs[0][1][0],
-                                  [(c, instruments[c.label], seed, 2.0) for c, (_, seed) in jobs]))
+    job = (corpus, {"timidity": roots["timidity"]}, roots["freepats"], jobs[0][1][0],
+           [(c, instruments[c.label], seed, 2.0) for c, (_, seed) in jobs])
+    done = omni._patch_batch_job(job)
     written = {c.label for (c, _), d in zip(jobs, done) if d > 0}
     assert written == {"cello", "snare drum"}            # freepats has no viola
     assert all(d == -1 for (c, _), d in zip(jobs, done) if c.label == "viola")
@@ -101,6 +102,5 @@ def test_a_train_only_patch_set_adds_renders_to_the_training_split(tmp_path):
     assert len(wavs) == 4
     level = omni.active_rms_db(sf.read(wavs[0], dtype="float32")[0])
     assert level == pytest.approx(omni.TARGET_RMS_DB, abs=0.5) or level < omni.TARGET_RMS_DB
-    again = omni._patch_batch_job((corpus, roots, "freepats", jobs[0][1][0],
-                                   [(c, instruments[c.label], seed, 2.0) for c, (_, seed) in jobs]))
+    again = omni._patch_batch_job(job)
     assert [d for d in again if d >= 0] == [0.0] * 4     # resumable: nothing rendered twice

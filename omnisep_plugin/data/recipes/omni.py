@@ -470,11 +470,8 @@ def _write_clip(corpus_dir: Path, clip: OmniClip, wav: np.ndarray) -> None:
         sf.write(tmp, normalise(wav), SAMPLE_RATE, format="WAV", subtype="PCM_16")
 
 
-def _instrument_job(job):
-    corpus_dir, clip, ins, font_path, seed, seconds = job
-    if (corpus_dir / "audio" / f"{clip.rel}.wav").is_file():
-        return 0.0
-    wav = render_instrument(ins, font_path, seed, seconds)
+def _keep_render(corpus_dir: Path, clip: OmniClip, wav: np.ndarray, seed: int, seconds: float) -> float:
+    """Write a rendered clip; a silent render is skipped. Seconds written, or -1."""
     if np.abs(wav).max() < 1e-4:
         logging.warning("silent render: %s (%s, seed %d); skipped", clip.label, clip.soundfont, seed)
         return -1.0
@@ -482,11 +479,19 @@ def _instrument_job(job):
     return seconds
 
 
+def _instrument_job(job):
+    corpus_dir, clip, ins, font_path, seed, seconds = job
+    if (corpus_dir / "audio" / f"{clip.rel}.wav").is_file():
+        return 0.0
+    return _keep_render(corpus_dir, clip, render_instrument(ins, font_path, seed, seconds), seed, seconds)
+
+
 def _patch_batch_job(job):
     """:func:`_instrument_job` for a batch of clips of one patch set (one TiMidity++ process):
-    a list of seconds written (0: already there, -1: skipped)."""
+    a list of seconds written (0: already there, -1: skipped). ``renderer_roots``: the unpacked
+    packages of :data:`RENDERERS` (their libraries, and no other package's, are loaded)."""
     from .patches import coverage, render_batch
-    corpus_dir, roots, package, font_path, batch = job
+    corpus_dir, renderer_roots, package_root, font_path, batch = job
     programs, drums = coverage(font_path)
     done, todo = [], []
     for clip, ins, seed, seconds in batch:
@@ -497,20 +502,12 @@ def _patch_batch_job(job):
             done.append(-1.0)
         else:
             done.append(None)
-            todo.append((clip, instrument_events(ins, seed, seconds), seconds))
-    wavs = render_batch(font_path, roots[package], roots,
-                        [(ev, ch, prog, sec) for _, (ch, prog, ev), sec in todo]) if todo else []
-    written = iter(zip(todo, wavs))
-    for k, d in enumerate(done):
-        if d is not None:
-            continue
-        (clip, _, seconds), wav = next(written)
-        if np.abs(wav).max() < 1e-4:
-            logging.warning("silent render: %s (%s)", clip.label, clip.soundfont)
-            done[k] = -1.0
-        else:
-            _write_clip(corpus_dir, clip, wav)
-            done[k] = seconds
+            todo.append((len(done) - 1, clip, seed, seconds, instrument_events(ins, seed, seconds)))
+    if todo:
+        wavs = render_batch(font_path, package_root, renderer_roots,
+                            [(ev, ch, prog, sec) for _, _, _, sec, (ch, prog, ev) in todo])
+        for (k, clip, seed, seconds, _), wav in zip(todo, wavs):
+            done[k] = _keep_render(corpus_dir, clip, wav, seed, seconds)
     return done
 
 
@@ -656,15 +653,15 @@ def build_omni_corpus(corpus_dir: Pathlike, cache_dir: Pathlike, plan: Optional[
     jobs = instrument_clips(roots, instruments, plan)
     fluid = [(corpus_dir, clip, instruments[clip.label], font, seed, plan.seconds)
              for clip, (font, seed) in jobs if clip.soundfont not in RENDERERS]
-    patched = [(clip, instruments[clip.label], seed, plan.seconds, font)
-               for clip, (font, seed) in jobs if clip.soundfont in RENDERERS]
     batches = []
-    for font in RENDERERS:
-        mine = [item for item in patched if item[0].soundfont == font]
-        batches += [(corpus_dir, roots, SOUNDFONTS[font][0], mine[0][4],
-                     [item[:4] for item in mine[i:i + PATCH_BATCH]])
-                    for i in range(0, len(mine), PATCH_BATCH)]
-    patched = [item for b in batches for item in b[4]]
+    for font, packages in RENDERERS.items():
+        mine = [(clip, instruments[clip.label], seed, plan.seconds)
+                for clip, (_, seed) in jobs if clip.soundfont == font]
+        if not mine:
+            continue
+        package, rel, _ = SOUNDFONTS[font]
+        job = (corpus_dir, {p: roots[p] for p in packages}, roots[package], roots[package] / rel)
+        batches += [(*job, mine[i:i + PATCH_BATCH]) for i in range(0, len(mine), PATCH_BATCH)]
     if num_jobs > 1:
         with ProcessPoolExecutor(num_jobs) as pool:
             done = list(pool.map(_instrument_job, fluid, chunksize=8))
@@ -673,10 +670,10 @@ def build_omni_corpus(corpus_dir: Pathlike, cache_dir: Pathlike, plan: Optional[
         done = [_instrument_job(a) for a in fluid]
         done_patched = [d for b in map(_patch_batch_job, batches) for d in b]
     status = {a[1].clip_id: d for a, d in zip(fluid, done)}
-    status.update((item[0].clip_id, d) for item, d in zip(patched, done_patched))
+    status.update((item[0].clip_id, d) for item, d in zip((i for b in batches for i in b[4]), done_patched))
     skipped = sorted({c.label for c, _ in jobs if c.soundfont in RENDERERS and status[c.clip_id] < 0})
     if skipped:
-        logging.info("not in the patch set, skipped: %s", ", ".join(skipped))
+        logging.info("no clip from the patch set (not in it, or silent): %s", ", ".join(skipped))
     clips = [clip for clip, _ in jobs if status[clip.clip_id] >= 0]
     times["instruments_s"] = time.perf_counter() - t0
 

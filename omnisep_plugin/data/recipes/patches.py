@@ -80,7 +80,8 @@ def local_config(cfg: Path, package_root: Path, out: Path) -> Path:
 
 
 def timidity(roots: Dict[str, Path]) -> Tuple[Path, Dict[str, str]]:
-    """The unpacked TiMidity++ binary and the environment that finds its libraries."""
+    """The unpacked TiMidity++ binary and the environment that finds its libraries (those
+    of the packages in ``roots``: TiMidity++ and what it needs)."""
     binary = roots["timidity"] / "usr/bin/timidity"
     if not binary.is_file():
         raise RuntimeError(f"No TiMidity++ at {binary}: fetch the Debian package 'timidity' first")
@@ -105,14 +106,15 @@ def render_batch(cfg: Path, package_root: Path, roots: Dict[str, Path],
         for k, (events, channel, program, _) in enumerate(items):
             mids.append(tmp / f"{k:05d}.mid")
             mids[-1].write_bytes(midi_bytes(events, channel, program))
-        run = subprocess.run([str(binary), "-c", str(local), "-OwM", "-s", str(SAMPLE_RATE), "-idq", "--preserve-silence",
-                              *map(str, mids)], cwd=tmp, env=env, capture_output=True, text=True)
+        run = subprocess.run([str(binary), "-c", str(local), "-OwM", "-s", str(SAMPLE_RATE), "-idq",
+                              "--preserve-silence", *map(str, mids)],
+                             cwd=tmp, env=env, capture_output=True, text=True)
+        wav_paths = [mid.with_suffix(".wav") for mid in mids]
+        if run.returncode != 0 or not all(p.is_file() for p in wav_paths):
+            raise RuntimeError(f"TiMidity++ failed on {len(items)} clips (exit {run.returncode}): "
+                               f"{(run.stderr or run.stdout).strip()[-300:]}")
         out = []
-        for mid, (_, _, _, seconds) in zip(mids, items):
-            wav_path = mid.with_suffix(".wav")
-            if run.returncode != 0 or not wav_path.is_file():
-                raise RuntimeError(f"TiMidity++ failed on {len(items)} clips (exit {run.returncode}): "
-                                   f"{(run.stderr or run.stdout).strip()[-300:]}")
+        for wav_path, (_, _, _, seconds) in zip(wav_paths, items):
             wav, sr = sf.read(wav_path, dtype="float32", always_2d=True)
             if sr != SAMPLE_RATE:
                 raise RuntimeError(f"TiMidity++ wrote {sr} Hz, not {SAMPLE_RATE}")
