@@ -121,6 +121,7 @@ class OptimConf:
     warmup_steps: int = 5000
     decay_steps: Union[int, List[int]] = 100000   # a list: x decay_factor at each step
     decay_factor: float = 0.1
+    mask_target: str = "binary"             # eq. 3; "ratio": min(|S| / |X|, 1) (losses.py)
 
 
 @dataclass

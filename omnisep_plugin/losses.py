@@ -1,4 +1,9 @@
-"""Training targets and the weighted binary cross-entropy of OmniSep (eq. 3, CLIPSep weights)."""
+"""Training targets and the weighted binary cross-entropy of OmniSep (eq. 3, CLIPSep weights).
+
+The paper's target is the binary mask (:func:`ideal_binary_mask`); ``optim.mask_target:
+ratio`` trains against the magnitude ratio instead (:func:`ratio_mask`), whose
+cross-entropy optimum is the expected ratio rather than the chance that the source
+dominates a bin."""
 import torch
 import torch.nn.functional as F
 
@@ -14,6 +19,30 @@ def ideal_binary_mask(source_mag: torch.Tensor, mix_mag: torch.Tensor,
         mix_mag: mixture magnitude ``[batch, 1, freq, time]``.
     """
     return (source_mag > threshold * mix_mag).to(source_mag.dtype)
+
+
+def ratio_mask(source_mag: torch.Tensor, mix_mag: torch.Tensor) -> torch.Tensor:
+    """Soft ground-truth mask: ``min(|S| / |X|, 1)`` (0 where the mixture bin is silent).
+
+    Args:
+        source_mag: source magnitudes ``[batch, n_src, freq, time]``.
+        mix_mag: mixture magnitude ``[batch, 1, freq, time]``.
+    """
+    ratio = source_mag / mix_mag.clamp_min(torch.finfo(mix_mag.dtype).tiny)
+    return torch.where(mix_mag > 0, ratio.clamp(0.0, 1.0), torch.zeros_like(ratio))
+
+
+#: ``optim.mask_target`` -> the function of ``(source_mag, mix_mag, threshold)`` it trains to.
+MASK_TARGETS = {
+    "binary": ideal_binary_mask,
+    "ratio": lambda source_mag, mix_mag, threshold: ratio_mask(source_mag, mix_mag),
+}
+
+
+def check_mask_target(name: str) -> None:
+    """A ValueError naming the known targets unless ``name`` is one of :data:`MASK_TARGETS`."""
+    if name not in MASK_TARGETS:
+        raise ValueError(f"Unknown mask target {name!r}; known: {', '.join(MASK_TARGETS)}")
 
 
 def bce_weight(mix_mag: torch.Tensor) -> torch.Tensor:

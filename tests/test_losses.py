@@ -1,13 +1,19 @@
 import torch
 import torch.nn.functional as F
 
-from omnisep_plugin.losses import bce_weight, ideal_binary_mask, multisrc_weighted_bce
+from omnisep_plugin.losses import bce_weight, ideal_binary_mask, multisrc_weighted_bce, ratio_mask
 
 
 def test_ideal_binary_mask_threshold():
     mix = torch.tensor([[[[1.0, 1.0, 1.0]]]])
     src = torch.tensor([[[[0.2, 0.5, 0.9]]]])
     assert ideal_binary_mask(src, mix).flatten().tolist() == [0.0, 0.0, 1.0]
+
+
+def test_ratio_mask_is_the_clipped_magnitude_ratio():
+    mix = torch.tensor([[[[1.0, 2.0, 1.0, 0.0]]]])
+    src = torch.tensor([[[[0.2, 1.0, 1.5, 0.0]]]])   # 1.5 > |X|: phases cancelled in the mix
+    assert torch.allclose(ratio_mask(src, mix).flatten(), torch.tensor([0.2, 0.5, 1.0, 0.0]))
 
 
 def test_bce_weight_is_clamped_log1p():

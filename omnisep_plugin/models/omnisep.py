@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from asteroid.models.base_models import BaseModel
 from torch import nn
 
-from ..losses import bce_weight, ideal_binary_mask, multisrc_weighted_bce
+from ..losses import MASK_TARGETS, bce_weight, check_mask_target, multisrc_weighted_bce
 from ..masknn.unet import AudioUNet, default_architecture
 from ..query.ops import NEGATIVE_VARIANTS, negative_query
 from ..registry import PRETRAINED, register_pretrained  # noqa: F401  (old import path)
@@ -316,16 +316,19 @@ class OmniSep(BaseModel):
 
     # ------------------------------------------------------------- training
     def compute_loss(self, mix: torch.Tensor, sources: torch.Tensor,
-                     query: torch.Tensor) -> torch.Tensor:
-        """Weighted BCE of eq. (3) between predicted and ground-truth binary masks.
+                     query: torch.Tensor, target: str = "binary") -> torch.Tensor:
+        """Weighted BCE of eq. (3) between predicted and ground-truth masks.
 
         Args:
             mix: ``[batch, time]``; sources: ``[batch, n_src, time]``; query:
                 ``[batch, n_src, dim]`` (query ``i`` describes source ``i``).
+            target: ``"binary"`` (eq. 3: ``|S| > mask_threshold * |X|``) or ``"ratio"``
+                (``min(|S| / |X|, 1)``; :data:`~omnisep_plugin.losses.MASK_TARGETS`).
 
         Returns:
             scalar: sum over the n sources of the per-source weighted mean BCE.
         """
+        check_mask_target(target)
         mix, query, _ = self._check_inputs(mix, query)
         if sources.dim() != 3 or sources.shape[0] != mix.shape[0] or \
                 sources.shape[1] != query.shape[1] or sources.shape[-1] != mix.shape[-1]:
@@ -340,8 +343,8 @@ class OmniSep(BaseModel):
         logits = self.apply_query(self.forward_masker(lin[:, :1]), query)
         mags = self.to_mask_domain(lin)
         mix_mag, src_mag = mags[:, :1], mags[:, 1:]
-        target = ideal_binary_mask(src_mag, mix_mag, self.mask_threshold)
-        return multisrc_weighted_bce(logits, target, bce_weight(mix_mag))
+        truth = MASK_TARGETS[target](src_mag, mix_mag, self.mask_threshold)
+        return multisrc_weighted_bce(logits, truth, bce_weight(mix_mag))
 
     def widened(self, unet_widths: Sequence[int], noise: float = 0.0, seed: int = 0) -> "OmniSep":
         """This model with a wider U-Net that computes the same masks (Net2WiderNet:

@@ -17,6 +17,7 @@ import yaml
 
 from ..allocator import keep_freed_memory
 from ..config import train_defaults
+from ..losses import check_mask_target
 from ..utils import atomic_write
 
 
@@ -80,6 +81,8 @@ def check_conf(conf: dict) -> None:
             if key not in known[section]:
                 raise ValueError(f"Unknown configuration key {section}.{key}; known keys of "
                                  f"{section}: {', '.join(sorted(known[section]))}")
+    if "mask_target" in conf.get("optim", {}):
+        check_mask_target(conf["optim"]["mask_target"])
 
 
 def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:

@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics.functional import scale_invariant_signal_distortion_ratio
 
+from ..losses import check_mask_target
 from ..models import OmniSep
 from ..query.ops import QueryMixup
 
@@ -47,6 +48,8 @@ class OmniSepSystem(pl.LightningModule):
         model_args: ``OmniSep`` keyword arguments.
         modalities: training query modalities; mixup_mode / per_example: see QueryMixup.
         lr, betas, eps: Adam; warmup_steps, decay_steps, decay_factor: the schedule.
+        mask_target: the masks' training target (:meth:`OmniSep.compute_loss`): ``binary``
+            (eq. 3) or ``ratio``.
         seed: the Query-Mixup draws of micro-batch ``m`` of step ``s`` on rank ``r`` use a
             generator seeded by ``(seed, s * accumulate_grad_batches + m, r)``, so a resumed
             run draws what the uninterrupted one would.
@@ -56,8 +59,9 @@ class OmniSepSystem(pl.LightningModule):
                  mixup_mode: str = "mixup", per_example: bool = True, lr: float = 1e-3,
                  betas=(0.9, 0.999), eps: float = 1e-8, warmup_steps: int = 5000,
                  decay_steps: Union[int, Sequence[int]] = 100000, decay_factor: float = 0.1,
-                 seed: int = 0):
+                 mask_target: str = "binary", seed: int = 0):
         super().__init__()
+        check_mask_target(mask_target)
         self.save_hyperparameters()
         self.model = OmniSep(**model_args)
         self.mixup = QueryMixup(modalities, mode=mixup_mode, per_example=per_example)
@@ -82,7 +86,7 @@ class OmniSepSystem(pl.LightningModule):
         sources = batch["sources"]
         mixture = batch["mixture"] if "mixture" in batch else sources.sum(1)
         query = self.queries(batch, batch_idx % self._accumulate())
-        loss = self.model.compute_loss(mixture, sources, query)
+        loss = self.model.compute_loss(mixture, sources, query, self.hparams.mask_target)
         self.log("train_loss", loss, prog_bar=True, batch_size=sources.shape[0])
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
         return loss
@@ -92,7 +96,8 @@ class OmniSepSystem(pl.LightningModule):
         est = self.model(sources.sum(1), self.queries(batch))
         si_sdr = scale_invariant_signal_distortion_ratio(est.float(), sources.float()).mean()
         self.log("val_si_sdr", si_sdr, prog_bar=True, sync_dist=True, batch_size=sources.shape[0])
-        loss = self.model.compute_loss(sources.sum(1), sources, self.queries(batch))
+        loss = self.model.compute_loss(sources.sum(1), sources, self.queries(batch),
+                                       self.hparams.mask_target)
         self.log("val_loss", loss, sync_dist=True, batch_size=sources.shape[0])
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,

@@ -121,6 +121,36 @@ def test_overfits_a_two_source_mixture_and_separates_it():
     assert gain.mean() > 3.0, gain
 
 
+@pytest.mark.parametrize("target", ["binary", "ratio"])
+def test_mask_target_decides_what_a_scaled_copy_keeps(target):
+    # The sources are one signal at 0.8 and 0.2 of it: every bin's ratio is 0.8 / 0.2, so
+    # a binary target (eq. 3) gives the first source everything and the second nothing,
+    # a ratio target each its share.
+    torch.manual_seed(0)
+    model = tiny_omnisep()
+    mix, _ = two_source_batch(batch=2, seconds=0.5, seed=1)
+    sources = torch.stack([0.8 * mix, 0.2 * mix], 1)
+    queries = torch.eye(D)[:2].expand(2, 2, D)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        opt.zero_grad()
+        model.compute_loss(mix, sources, queries, target=target).backward()
+        opt.step()
+    with torch.no_grad():
+        est = model.eval()(mix, queries)
+    share = est.pow(2).sum(-1) / mix[:, None].pow(2).sum(-1)       # [batch, 2]
+    if target == "ratio":
+        assert torch.allclose(share, torch.tensor([0.64, 0.04]).expand(2, 2), atol=0.05), share
+    else:
+        assert (share[:, 0] > 0.85).all() and (share[:, 1] < 0.01).all(), share
+
+
+def test_unknown_mask_target_is_refused(model):
+    mix = torch.randn(1, 4000)
+    with pytest.raises(ValueError, match="Unknown mask target 'soft'.*binary, ratio"):
+        model.compute_loss(mix, torch.stack([mix, mix], 1), torch.randn(1, 2, D), target="soft")
+
+
 def test_serialize_from_pretrained_round_trip(model, tmp_path):
     mix = torch.randn(2, 3000)
     q = torch.randn(2, 2, D)

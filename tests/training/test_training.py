@@ -157,3 +157,21 @@ def test_decay_at_minutes_lowers_the_rate_once_and_the_checkpoint_keeps_it(corpu
     callbacks = torch.load(tmp_path / "decayed" / "checkpoints" / "last.ckpt", map_location="cpu",
                            weights_only=False)["callbacks"]
     assert [v for k, v in callbacks.items() if "DecayAfterMinutes" in k] == [{"done": True}]
+
+
+def test_mask_target_ratio_reaches_the_loss_and_an_unknown_one_is_refused(corpus, tmp_path):
+    """``optim.mask_target=ratio`` trains against the ratio mask: from the same weights and
+    batches the first step's loss differs from eq. 3's; an unknown target stops the run
+    before it writes anything, naming the known ones."""
+    for target in ("binary", "ratio"):
+        _train(corpus, tmp_path / target, "--set", f"optim.mask_target={target}",
+               "--set", "training.max_steps=2", "--set", "training.val_every=2")
+        assert load_conf(tmp_path / target / "conf.yaml")["optim"]["mask_target"] == target
+    first = {t: _losses(tmp_path / t)[0] for t in ("binary", "ratio")}
+    assert all(v == v for v in first.values()) and abs(first["binary"] - first["ratio"]) > 1e-4, first
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
+                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
+                          "--exp-dir", str(tmp_path / "soft"), "--set", "optim.mask_target=soft"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "Unknown mask target 'soft'; known: binary, ratio" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "soft").exists()
