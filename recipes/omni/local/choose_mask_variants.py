@@ -22,9 +22,6 @@ The variants (the model keeps its mask-temperature table throughout):
   ``20-clip prototype``: one prototype of 20 clips.
 The U-Net runs once per mixture (its masks do not depend on the query) except for shifts.
 """
-from collections import defaultdict
-from statistics import mean
-
 import torch
 import torch.nn.functional as F
 
@@ -34,7 +31,6 @@ from omnisep_plugin.query.offline import OfflineEncoder
 from omnisep_plugin.query.residual import residual_negative
 from omnisep_plugin.query.spec import text_with_prototype
 
-from choose_test_time import si_sdri
 from dev_mixtures import DevSet, parser
 
 N_SHIFTS = 4
@@ -50,7 +46,6 @@ def main():
     banks = [build_audio_query_bank(dev.train, 5, seed=s) for s in range(4)]
     bank20 = build_audio_query_bank(dev.train, 20)
     hop = model.stft.hop_length
-    si = defaultdict(list)
 
     for labels, mix, sources in dev.mixtures():
         length = mix.shape[-1]
@@ -102,13 +97,8 @@ def main():
 
         names = list(out)
         for i, lab in enumerate(labels):
-            estimates = torch.stack([out[n][i] for n in names])
-            dev.score(lab, names, estimates, mix, sources[i])
-            for name, est in zip(names, estimates):
-                si[dev.categories[lab], name].append(si_sdri(sources[i], est, mix))
-    cats = sorted({c for c, _ in si})
-    dev.print_table("variant (SDRi)", extra=("SI-SDRi", {
-        name: f"{mean(mean(si[c, name]) for c in cats):.2f}" for name in dict.fromkeys(n for _, n in si)}))
+            dev.score(lab, names, torch.stack([out[n][i] for n in names]), mix, sources[i], si=True)
+    dev.print_table("variant (SDRi)", extra=dev.si_column())
 
 
 if __name__ == "__main__":

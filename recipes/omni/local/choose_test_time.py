@@ -22,11 +22,8 @@ at each temperature, both passes (``model T=...``). Every network is otherwise m
 trained: a package's own mask-temperature table (set_mask_temperatures.py) is left out.
 """
 import copy
-from collections import defaultdict
-from statistics import mean
 from typing import Dict, List
 
-import fast_bss_eval
 import torch
 
 from omnisep_plugin.data.embed import build_audio_query_bank
@@ -63,12 +60,6 @@ def at_temperature(model: OmniSep, temperature: float) -> OmniSep:
     return out.eval()
 
 
-def si_sdri(source: torch.Tensor, est: torch.Tensor, mix: torch.Tensor) -> float:
-    ref = source.double().numpy()[None]
-    return float(fast_bss_eval.si_sdr(ref, est.double().numpy()[None])[0]
-                 - fast_bss_eval.si_sdr(ref, mix.double().numpy()[None])[0])
-
-
 def main():
     ap = parser(__doc__)
     ap.add_argument("--encoder", required=True, help="the bound audio encoder that embeds residuals")
@@ -92,7 +83,6 @@ def main():
     # variant name -> the networks whose estimates are averaged
     variants = {name: [name] for name in nets}
     variants.update({e: e.split("+") for e in filter(None, args.ensembles.split(";"))})
-    si = defaultdict(list)
 
     for labels, mix, sources in dev.mixtures():
         texts = torch.stack([dev.query_set.lookup(lab) for lab in labels])
@@ -108,12 +98,8 @@ def main():
                 estimates += [first, second]
         out = torch.stack(estimates)                                   # [names, n_src, time]
         for i, lab in enumerate(labels):
-            dev.score(lab, names, out[:, i], mix, sources[i])
-            for name, est in zip(names, out[:, i]):
-                si[dev.categories[lab], name].append(si_sdri(sources[i], est, mix))
-    cats = sorted({c for c, _ in si})
-    dev.print_table("variant (SDRi)", extra=("SI-SDRi", {
-        name: f"{mean(mean(si[c, name]) for c in cats):.2f}" for name in dict.fromkeys(n for _, n in si)}))
+            dev.score(lab, names, out[:, i], mix, sources[i], si=True)
+    dev.print_table("variant (SDRi)", extra=dev.si_column())
 
 
 if __name__ == "__main__":

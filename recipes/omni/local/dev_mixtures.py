@@ -1,12 +1,13 @@
 """What the choice scripts of recipes/omni/local share: their six arguments (a model, the
 training cuts, the dev cuts and mixtures, the Query-Set, the corpus's classes), the dev
-mixtures rendered one at a time, SDRi by fast_bss_eval per target, and the Markdown table of
-its mean per category and over categories."""
+mixtures rendered one at a time, SDRi (and, if asked, SI-SDRi) by fast_bss_eval per target,
+and the Markdown table of its mean per category and over categories."""
 import argparse
 from collections import defaultdict
 from statistics import mean
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import fast_bss_eval
 import torch
 from tqdm.auto import tqdm
 
@@ -31,7 +32,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 class DevSet:
     """The model (eval mode), Query-Set, label -> category map, training cuts and scores
-    ``cells[category, query name] -> [SDRi, ...]`` of a choice run."""
+    ``cells[category, query name] -> [SDRi, ...]`` (``si_cells``: SI-SDRi) of a choice run."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -40,6 +41,7 @@ class DevSet:
         self.categories = load_categories(args.classes)
         self.train = load_cuts(args.train_cuts)
         self.cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
+        self.si_cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
 
     def mixtures(self) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
         """Each dev mixture in turn: its labels, the mixture ``[time]`` and its sources
@@ -51,11 +53,21 @@ class DevSet:
             yield [s["label"] for s in entry["sources"]], mix, sources
 
     def score(self, label: str, names: Sequence[str], estimates: torch.Tensor,
-              mix: torch.Tensor, source: torch.Tensor) -> None:
-        """Record the SDRi of each estimate ``[len(names), time]`` of one target."""
+              mix: torch.Tensor, source: torch.Tensor, si: bool = False) -> None:
+        """Record the SDRi (``si``: and the SI-SDRi) of each estimate ``[len(names), time]``
+        of one target."""
         base = _sdr(mix, source)
+        si_base = _si_sdr(mix, source) if si else 0.0
         for name, est in zip(names, estimates):
             self.cells[self.categories[label], name].append(_sdr(est, source) - base)
+            if si:
+                self.si_cells[self.categories[label], name].append(_si_sdr(est, source) - si_base)
+
+    def si_column(self) -> Tuple[str, Dict[str, str]]:
+        """:meth:`print_table`'s ``extra`` column: the mean SI-SDRi over categories per name."""
+        cats = sorted({c for c, _ in self.si_cells})
+        names = dict.fromkeys(n for _, n in self.si_cells)
+        return "SI-SDRi", {n: f"{mean(mean(self.si_cells[c, n]) for c in cats):.2f}" for n in names}
 
     def print_table(self, first: str, names: Optional[Sequence[str]] = None,
                     extra: Optional[Tuple[str, Dict[str, str]]] = None) -> None:
@@ -75,3 +87,7 @@ class DevSet:
 
 def _sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
     return fast_sdr(ref.double().numpy(), est.double().numpy())
+
+
+def _si_sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
+    return float(fast_bss_eval.si_sdr(ref.double().numpy()[None], est.double().numpy()[None])[0])
