@@ -1,8 +1,9 @@
-"""Augmentation for mixtures of real recordings: levels, EQ, rooms, band limits, backgrounds.
+"""Augmentation for mixtures of real recordings: levels, EQ, speed, rooms, band limits, backgrounds.
 
 Real recordings differ from a clean corpus in level, colour, room and bandwidth, and never
 come without a background. :class:`MixtureAugment` draws, for each source of a training
-mixture, a random equaliser (peaking bands and a shelf: Audio-EQ-Cookbook biquads run by
+mixture, a speed change (off by default: a resampling that moves pitch and spectral
+envelope together, as another sample set of the same instrument would), a random equaliser (peaking bands and a shelf: Audio-EQ-Cookbook biquads run by
 ``scipy.signal.sosfilt``),
 a simulated room (one of a bank of 256 seeded synthetic impulse responses from Lhotse's
 ``FastRandomRIRGenerator``, T60 up to ``max_t60``), a sample-rate round trip through a lower rate (telephone / old-recording
@@ -34,6 +35,8 @@ class MixtureAugment:
             source's offset is 0 when ``relative_to_first``).
         eq_prob / eq_gain_db / eq_bands: chance of a random equaliser, its band gains and
             the number of peaking bands (plus a random low or high shelf).
+        speed_prob / speed_range: chance of a speed change and its factor's range (1.1: 10 %
+            faster and higher); the source keeps its length (cut, or padded with silence).
         reverb_prob / max_t60: chance of a simulated room and its longest T60 (s).
         bandlimit_prob / bandlimit_rates: chance of a round trip through one of these rates.
         noise_prob / noise_snr_db: chance of a coloured-noise background and its SNR against
@@ -48,6 +51,8 @@ class MixtureAugment:
     eq_prob: float = 0.5
     eq_gain_db: Tuple[float, float] = (-9.0, 9.0)
     eq_bands: Tuple[int, int] = (1, 3)
+    speed_prob: float = 0.0
+    speed_range: Tuple[float, float] = (0.9, 1.1)
     reverb_prob: float = 0.3
     max_t60: float = 0.8
     bandlimit_prob: float = 0.15
@@ -67,10 +72,15 @@ class MixtureAugment:
         missing = [p for p in self.backgrounds if not Path(p).is_file()]
         if missing:
             raise FileNotFoundError(f"Background files not found: {missing[:3]}")
-        for name in ("level_db", "eq_gain_db", "noise_snr_db", "music_snr_db"):
+        for name in ("level_db", "eq_gain_db", "noise_snr_db", "music_snr_db", "speed_range"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name}: low {lo} above high {hi}")
+        if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
+            raise ValueError(f"speed_range must lie within [0.5, 2.0], got {self.speed_range}")
+        for name in ("eq_prob", "speed_prob", "reverb_prob", "bandlimit_prob", "noise_prob", "music_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability, got {getattr(self, name)}")
 
     @classmethod
     def from_dict(cls, conf: Optional[dict]) -> Optional["MixtureAugment"]:
@@ -86,7 +96,9 @@ class MixtureAugment:
 
     # ------------------------------------------------------------------ per source
     def source(self, wav: np.ndarray, rng: random.Random) -> np.ndarray:
-        """EQ, room and band limit, each with its probability; same length out."""
+        """Speed, EQ, room and band limit, each with its probability; same length out."""
+        if self.speed_prob and rng.random() < self.speed_prob:
+            wav = change_speed(wav, rng.uniform(*self.speed_range), self.sample_rate)
         if rng.random() < self.eq_prob:
             wav = random_eq(wav, rng, self.eq_gain_db, self.eq_bands, self.sample_rate)
         if rng.random() < self.reverb_prob:
@@ -228,6 +240,32 @@ def random_room(wav: np.ndarray, rng: random.Random, max_t60: float = 0.8,
     wet = fftconvolve(wav, rir)[:len(wav)]
     rms = active_rms(wav)
     return set_level(wet, 20 * np.log10(rms)) if rms > 0 else wav
+
+
+def change_speed(wav: np.ndarray, factor: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``wav`` played ``factor`` times faster (pitch and spectral envelope up by ``factor``),
+    at the same length: cut, or padded with silence at the end. The factor is rounded to
+    1/100 so that the resampling kernel stays small (torchaudio's polyphase resampler).
+
+    Example:
+        >>> t = np.arange(16000) / 16000
+        >>> y = change_speed(np.sin(2 * np.pi * 440 * t).astype(np.float32), 1.1)
+        >>> peak_hz = np.argmax(np.abs(np.fft.rfft(y[:14000]))) * 16000 / 14000
+        >>> bool(abs(peak_hz - 1.1 * 440) < 2)   # within one bin of 484 Hz
+        True
+    """
+    import torch
+    import torchaudio.functional as AF
+
+    step = sample_rate // 100
+    orig = int(round(factor * 100)) * step
+    if orig == sample_rate:
+        return wav
+    x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+    y = AF.resample(x, orig, sample_rate).numpy()
+    out = np.zeros_like(wav)
+    out[:min(len(wav), len(y))] = y[:len(wav)]
+    return out
 
 
 def band_limit(wav: np.ndarray, rate: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -42,6 +42,42 @@ def test_band_limit_removes_what_the_lower_rate_cannot_carry():
     assert y.shape == x.shape
 
 
+@pytest.mark.parametrize("factor", [0.9, 0.95, 1.07, 1.1])
+def test_speed_moves_pitch_and_timing_by_the_factor_and_keeps_length(factor):
+    t = np.arange(32000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
+    x[16000:] = 0.0                                  # a 1-s tone, then silence
+    y = A.change_speed(x, factor)
+    assert y.shape == x.shape and y.dtype == np.float32
+    n = int(14000 / factor)                          # well inside the sped-up tone
+    peak_hz = np.argmax(np.abs(np.fft.rfft(y[:n]))) * 16000 / n
+    assert peak_hz == pytest.approx(500 * factor, abs=2.0)
+    end = np.flatnonzero(np.abs(y) > 0.01).max()     # the tone now ends at 1 / factor s
+    assert end == pytest.approx(16000 / factor, abs=40)
+
+
+def test_speed_of_one_is_the_identity_and_a_source_changes_speed_only_when_asked():
+    x = _noise()
+    assert A.change_speed(x, 1.0) is x
+    assert A.change_speed(x, 1.004) is x             # rounded to 1/100: no resampling
+    plain = A.MixtureAugment(eq_prob=0.0, reverb_prob=0.0, bandlimit_prob=0.0)
+    assert np.array_equal(plain.source(x, random.Random(0)), x)
+    fast = A.MixtureAugment(eq_prob=0.0, reverb_prob=0.0, bandlimit_prob=0.0, speed_prob=1.0,
+                            speed_range=(1.05, 1.1))
+    assert not np.allclose(fast.source(x, random.Random(0)), x)
+
+
+@pytest.mark.parametrize("settings,match", [
+    ({"speed_range": [1.1, 0.9]}, "speed_range: low"),
+    ({"speed_range": [0.3, 1.0]}, "within"),
+    ({"speed_prob": 1.5}, "speed_prob is a probability"),
+    ({"eq_prob": -0.1}, "eq_prob is a probability"),
+])
+def test_impossible_speed_and_probability_settings_are_refused(settings, match):
+    with pytest.raises(ValueError, match=match):
+        A.MixtureAugment.from_dict(settings)
+
+
 def test_room_adds_a_tail_and_keeps_length_and_level():
     x = np.zeros(32000, np.float32)
     x[:1600] = _noise(1600, scale=0.5)
