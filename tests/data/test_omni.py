@@ -115,9 +115,30 @@ def test_a_train_only_soundfont_renders_the_training_split_and_changes_no_other_
     assert "opl3-soundfont" not in omni.packages_needed([], omni.CorpusPlan().fonts())
 
 
+def test_a_dev_soundfont_renders_only_valid_loso_with_melodies_of_its_own():
+    instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum")}
+    roots = {package: Path("/pkgs") / package for package, _, _ in omni.SOUNDFONTS.values()}
+    counts = {"train": 3, "valid": 1, "test": 2}
+    plain = omni.instrument_clips(roots, instruments, omni.CorpusPlan(instrument_clips=counts))
+    assert "valid_loso" not in {c.split for c, _ in plain}  # only when asked for
+    plan = omni.CorpusPlan(instrument_clips=counts, dev_soundfont="freepats", dev_soundfont_clips=2)
+    clips = omni.instrument_clips(roots, instruments, plan)
+    dev = [(c, job) for c, job in clips if c.split == "valid_loso"]
+    assert {c.soundfont for c, _ in dev} == {"freepats"} and len(dev) == 2 * 2
+    assert "freepats" not in {c.soundfont for c, _ in clips if c.split != "valid_loso"}
+    assert "freepats" in plan.fonts() and "freepats" in omni.packages_needed([], plan.fonts())
+    key = lambda pairs: sorted((c.clip_id, c.split, job[1]) for c, job in pairs if c.split != "valid_loso")
+    assert key(clips) == key(plain)  # every other clip and melody unchanged
+    assert len({job[1] for _, job in clips}) == len(clips)  # no two clips share a melody
+
+
 @pytest.mark.parametrize("plan, message", [
     (omni.CorpusPlan(train_only_soundfonts=("musescore",)), "Unknown soundfont 'musescore'"),
     (omni.CorpusPlan(heldout_soundfont="opl3_fm"), "not among the plan's soundfonts"),
+    (omni.CorpusPlan(dev_soundfont="musescore"), "Unknown soundfont 'musescore'"),
+    (omni.CorpusPlan(dev_soundfont="sf_gmbank"), "dev soundfont 'sf_gmbank' must be one no split"),
+    (omni.CorpusPlan(dev_soundfont="freepats", train_only_soundfonts=("freepats",)),
+     "dev soundfont 'freepats' must be one no split"),
 ])
 def test_a_bad_soundfont_plan_is_refused_before_any_download(tmp_path, plan, message):
     with pytest.raises(ValueError, match=message):

