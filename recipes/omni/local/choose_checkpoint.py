@@ -57,8 +57,7 @@ def main():
     ap.add_argument("--encoder", required=True, help="the bound audio encoder that embeds residuals")
     args = ap.parse_args()
     models = expand(args.model)
-    args.model = models[0]
-    dev = DevSet(args)
+    dev = DevSet(args, model=load(models[0]))
     encoder = OfflineEncoder(args.encoder)
     bank = build_audio_query_bank(dev.train, 5)
     mixtures = list(dev.mixtures())

@@ -34,9 +34,9 @@ class DevSet:
     """The model (eval mode), Query-Set, label -> category map, training cuts and scores
     ``cells[category, query name] -> [SDRi, ...]`` (``si_cells``: SI-SDRi) of a choice run."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, model: Optional[OmniSep] = None):
         self.args = args
-        self.model = OmniSep.from_pretrained(args.model).eval()
+        self.model = (OmniSep.from_pretrained(args.model) if model is None else model).eval()
         self.query_set = QuerySet.load(args.query_set)
         self.categories = load_categories(args.classes)
         self.train = load_cuts(args.train_cuts)
