@@ -95,40 +95,48 @@ def test_fetch_packages_unpacks_into_a_fresh_cache_and_names_a_corrupt_deb(tmp_p
     assert not (cache / "pkgs" / "broken-sounds.partial").exists()
 
 
-def test_a_train_only_soundfont_renders_the_training_split_and_changes_no_other_clip():
+def _two_instrument_clips(**plan):
+    """``instrument_clips`` of cello and snare drum (3 train, 1 valid, 2 test clips per
+    soundfont) under a plan with ``plan``'s other settings: ``[(clip, (font path, seed))]``."""
     instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum")}
     roots = {package: Path("/pkgs") / package for package, _, _ in omni.SOUNDFONTS.values()}
     counts = {"train": 3, "valid": 1, "test": 2}
-    plain = omni.instrument_clips(roots, instruments, omni.CorpusPlan(instrument_clips=counts))
+    return omni.instrument_clips(roots, instruments, omni.CorpusPlan(instrument_clips=counts, **plan))
+
+
+def _others(pairs, added) -> list:
+    """``(clip id, split, seed)`` of every clip ``added(clip)`` does not pick: what must stay
+    as the plain plan makes it (the seed is the melody it renders)."""
+    return sorted((c.clip_id, c.split, job[1]) for c, job in pairs if not added(c))
+
+
+def test_a_train_only_soundfont_renders_the_training_split_and_changes_no_other_clip():
+    plain = _two_instrument_clips()
     assert "opl3_fm" not in {c.soundfont for c, _ in plain}  # only when asked for
-    fm_plan = omni.CorpusPlan(instrument_clips=counts, train_only_soundfonts=("opl3_fm",))
-    with_fm = omni.instrument_clips(roots, instruments, fm_plan)
+    with_fm = _two_instrument_clips(train_only_soundfonts=("opl3_fm",))
     fm = [(c, job) for c, job in with_fm if c.soundfont == "opl3_fm"]
     assert {c.split for c, _ in fm} == {"train"} and len(fm) == 2 * 3
     assert all(c.source_package == "opl3-soundfont" and c.license == "CC-BY-SA-4.0" for c, _ in fm)
     assert all(str(job[0]).endswith("OPL-3_FM_128M.sf2") for _, job in fm)
-    # every other clip (and its seed: the melody it renders) is the one the plain plan makes
-    key = lambda pairs: sorted((c.clip_id, c.split, job[1]) for c, job in pairs if c.soundfont != "opl3_fm")
-    assert key(with_fm) == key(plain)
+    is_fm = lambda c: c.soundfont == "opl3_fm"
+    assert _others(with_fm, is_fm) == _others(plain, is_fm)
     assert len({job[1] for _, job in with_fm}) == len(with_fm)  # no two clips share a melody
+    fm_plan = omni.CorpusPlan(train_only_soundfonts=("opl3_fm",))
     assert "opl3-soundfont" in omni.packages_needed([], fm_plan.fonts())
     assert "opl3-soundfont" not in omni.packages_needed([], omni.CorpusPlan().fonts())
 
 
 def test_a_dev_soundfont_renders_only_valid_loso_with_melodies_of_its_own():
-    instruments = {k: v for k, v in omni.load_instruments().items() if k in ("cello", "snare drum")}
-    roots = {package: Path("/pkgs") / package for package, _, _ in omni.SOUNDFONTS.values()}
-    counts = {"train": 3, "valid": 1, "test": 2}
-    plain = omni.instrument_clips(roots, instruments, omni.CorpusPlan(instrument_clips=counts))
+    plain = _two_instrument_clips()
     assert "valid_loso" not in {c.split for c, _ in plain}  # only when asked for
-    plan = omni.CorpusPlan(instrument_clips=counts, dev_soundfont="freepats", dev_soundfont_clips=2)
-    clips = omni.instrument_clips(roots, instruments, plan)
+    clips = _two_instrument_clips(dev_soundfont="freepats", dev_soundfont_clips=2)
     dev = [(c, job) for c, job in clips if c.split == "valid_loso"]
     assert {c.soundfont for c, _ in dev} == {"freepats"} and len(dev) == 2 * 2
     assert "freepats" not in {c.soundfont for c, _ in clips if c.split != "valid_loso"}
+    plan = omni.CorpusPlan(dev_soundfont="freepats")
     assert "freepats" in plan.fonts() and "freepats" in omni.packages_needed([], plan.fonts())
-    key = lambda pairs: sorted((c.clip_id, c.split, job[1]) for c, job in pairs if c.split != "valid_loso")
-    assert key(clips) == key(plain)  # every other clip and melody unchanged
+    in_dev = lambda c: c.split == "valid_loso"
+    assert _others(clips, in_dev) == _others(plain, in_dev)  # every other clip and melody unchanged
     assert len({job[1] for _, job in clips}) == len(clips)  # no two clips share a melody
 
 
