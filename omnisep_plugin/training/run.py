@@ -142,6 +142,9 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
     from .datamodule import MixtureDataModule
     from .system import OmniSepSystem
 
+    # The data module checks every data setting (augmentation, mix-in, balance): before the
+    # run writes anything.
+    data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     last = exp_dir / "checkpoints" / "last.ckpt"
@@ -183,7 +186,6 @@ def train(conf: dict, exp_dir: os.PathLike, train_cuts: os.PathLike,
         start.clear_mask_temperatures()  # a separation setting: training and validation use none
         system.model.load_state_dict(start.state_dict())
         logging.info("initialised from %s", init)
-    data = MixtureDataModule(train_cuts, valid_cuts, valid_mixtures, **conf["data"])
     has_val = valid_cuts is not None
     if tr.get("decay_at_minutes") is not None:
         callbacks = [*callbacks, DecayAfterMinutes(tr["decay_at_minutes"], conf["optim"]["decay_factor"])]

@@ -186,3 +186,13 @@ def test_mask_target_ratio_reaches_the_loss_and_an_unknown_one_is_refused(corpus
                          capture_output=True, text=True)
     assert out.returncode != 0 and "Unknown mask target 'soft'; known: binary, ratio" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "soft").exists()
+
+
+def test_impossible_augmentation_is_refused_before_the_run_writes_anything(corpus, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
+                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
+                          "--exp-dir", str(tmp_path / "fast"),
+                          "--set", "data.augment={speed_prob: 0.5, speed_range: [1.1, 0.9]}"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "speed_range: low 1.1 above high 0.9" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "fast").exists()
