@@ -122,6 +122,7 @@ class OptimConf:
     decay_steps: Union[int, List[int]] = 100000   # a list: x decay_factor at each step
     decay_factor: float = 0.1
     mask_target: str = "binary"             # eq. 3; "ratio": min(|S| / |X|, 1) (losses.py)
+    wave_loss_weight: float = 0.0           # + this x the present sources' negative SNR (dB)
 
 
 @dataclass

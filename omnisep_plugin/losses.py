@@ -3,7 +3,8 @@
 The paper's target is the binary mask (:func:`ideal_binary_mask`); ``optim.mask_target:
 ratio`` trains against the magnitude ratio instead (:func:`ratio_mask`), whose
 cross-entropy optimum is the expected ratio rather than the chance that the source
-dominates a bin."""
+dominates a bin. :func:`present_source_neg_snr` is an optional waveform term
+(``optim.wave_loss_weight``) on the separated signals themselves."""
 import torch
 import torch.nn.functional as F
 
@@ -67,3 +68,28 @@ def multisrc_weighted_bce(logits: torch.Tensor, target: torch.Tensor,
     per_bin = F.binary_cross_entropy_with_logits(logits.float(), target.float(),
                                                  reduction="none") * weight.float()
     return per_bin.mean(dim=(0, 2, 3)).sum()
+
+
+#: a source counts as present when its energy exceeds this fraction of the mixture's (-30 dB)
+PRESENT_ENERGY_RATIO = 1e-3
+
+
+def present_source_neg_snr(estimates: torch.Tensor, sources: torch.Tensor,
+                           mix: torch.Tensor) -> torch.Tensor:
+    """Mean negative SNR (dB, Asteroid's ``singlesrc_neg_snr``) of the estimates of the
+    sources that are present; absent targets (silence, or a source more than 30 dB below the
+    mixture) have no SNR and are left to the mask loss.
+
+    Args:
+        estimates, sources: ``[batch, n_src, time]``; mix: ``[batch, time]``.
+
+    Returns:
+        scalar (0 when no source is present).
+    """
+    energy = sources.float().pow(2).sum(-1)                                  # [batch, n_src]
+    present = energy > PRESENT_ENERGY_RATIO * mix.float().pow(2).sum(-1, keepdim=True)
+    if not bool(present.any()):
+        return estimates.sum() * 0.0
+    # imported here: importing asteroid registers this package's models, which import this module
+    from asteroid.losses import singlesrc_neg_snr
+    return singlesrc_neg_snr(estimates[present].float(), sources[present].float()).mean()

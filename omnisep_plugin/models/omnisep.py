@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from asteroid.models.base_models import BaseModel
 from torch import nn
 
-from ..losses import MASK_TARGETS, bce_weight, check_mask_target, multisrc_weighted_bce
+from ..losses import (MASK_TARGETS, bce_weight, check_mask_target, multisrc_weighted_bce,
+                      present_source_neg_snr)
 from ..masknn.unet import AudioUNet, default_architecture
 from ..query.ops import NEGATIVE_VARIANTS, negative_query
 from ..registry import PRETRAINED, register_pretrained  # noqa: F401  (old import path)
@@ -316,17 +317,22 @@ class OmniSep(BaseModel):
 
     # ------------------------------------------------------------- training
     def compute_loss(self, mix: torch.Tensor, sources: torch.Tensor,
-                     query: torch.Tensor, target: str = "binary") -> torch.Tensor:
-        """Weighted BCE of eq. (3) between predicted and ground-truth masks.
+                     query: torch.Tensor, target: str = "binary",
+                     wave_weight: float = 0.0) -> torch.Tensor:
+        """Weighted BCE of eq. (3) between predicted and ground-truth masks, plus, when
+        ``wave_weight > 0``, that weight times the mean negative SNR (dB) of the separated
+        signals of the present sources (:func:`~omnisep_plugin.losses.present_source_neg_snr`).
 
         Args:
             mix: ``[batch, time]``; sources: ``[batch, n_src, time]``; query:
                 ``[batch, n_src, dim]`` (query ``i`` describes source ``i``).
             target: ``"binary"`` (eq. 3: ``|S| > mask_threshold * |X|``) or ``"ratio"``
                 (``min(|S| / |X|, 1)``; :data:`~omnisep_plugin.losses.MASK_TARGETS`).
+            wave_weight: weight of the waveform term (0: the paper's loss alone).
 
         Returns:
-            scalar: sum over the n sources of the per-source weighted mean BCE.
+            scalar: sum over the n sources of the per-source weighted mean BCE (+ the
+            weighted waveform term).
         """
         check_mask_target(target)
         mix, query, _ = self._check_inputs(mix, query)
@@ -338,13 +344,18 @@ class OmniSep(BaseModel):
         if length <= self.stft.n_fft // 2:
             raise ValueError(f"Training clips need more than {self.stft.n_fft // 2} samples, "
                              f"got {length}")
-        lin = self.stft(torch.cat([mix[:, None], sources], 1).reshape(-1, length)).abs()
-        lin = lin.reshape(batch, 1 + n_src, *lin.shape[-2:])
+        spec = self.stft(torch.cat([mix[:, None], sources], 1).reshape(-1, length))
+        lin = spec.abs().reshape(batch, 1 + n_src, *spec.shape[-2:])
         logits = self.apply_query(self.forward_masker(lin[:, :1]), query)
         mags = self.to_mask_domain(lin)
         mix_mag, src_mag = mags[:, :1], mags[:, 1:]
         truth = MASK_TARGETS[target](src_mag, mix_mag, self.mask_threshold)
-        return multisrc_weighted_bce(logits, truth, bce_weight(mix_mag))
+        loss = multisrc_weighted_bce(logits, truth, bce_weight(mix_mag))
+        if wave_weight > 0:
+            mix_spec = spec.reshape(batch, 1 + n_src, *spec.shape[-2:])[:, 0]
+            est = self.forward_decoder(torch.sigmoid(logits), mix_spec, length)
+            loss = loss + wave_weight * present_source_neg_snr(est, sources, mix)
+        return loss
 
     def widened(self, unet_widths: Sequence[int], noise: float = 0.0, seed: int = 0) -> "OmniSep":
         """This model with a wider U-Net that computes the same masks (Net2WiderNet:

@@ -83,6 +83,9 @@ def check_conf(conf: dict) -> None:
                                  f"{section}: {', '.join(sorted(known[section]))}")
     if "mask_target" in conf.get("optim", {}):
         check_mask_target(conf["optim"]["mask_target"])
+    wave = conf.get("optim", {}).get("wave_loss_weight", 0.0)
+    if not isinstance(wave, (int, float)) or wave < 0:
+        raise ValueError(f"optim.wave_loss_weight must be a number >= 0, got {wave!r}")
 
 
 def load_conf(path: Optional[os.PathLike], overrides: Iterable[str] = ()) -> dict:

@@ -40,7 +40,8 @@ class OmniSepSystem(pl.LightningModule):
     The training step takes the batch's ``mixture`` (the sum of the sources, plus a
     background when the data are augmented; ``sources.sum(1)`` if absent), builds one
     query per source with :class:`QueryMixup` from the cached embeddings, and minimises the
-    weighted BCE of eq. 3 (STFT, warp and targets all on the device, inside the model).
+    weighted BCE of eq. 3 (STFT, warp and targets all on the device, inside the model), plus
+    ``wave_loss_weight`` times the separated signals' negative SNR when that is set.
     Validation separates fixed mixtures with the equal-weight query of the training
     modalities and logs the mean SI-SDR (``val_si_sdr``).
 
@@ -50,6 +51,8 @@ class OmniSepSystem(pl.LightningModule):
         lr, betas, eps: Adam; warmup_steps, decay_steps, decay_factor: the schedule.
         mask_target: the masks' training target (:meth:`OmniSep.compute_loss`): ``binary``
             (eq. 3) or ``ratio``.
+        wave_loss_weight: weight of the waveform term of :meth:`OmniSep.compute_loss` (the
+            present sources' negative SNR in dB; 0: the paper's loss alone).
         seed: the Query-Mixup draws of micro-batch ``m`` of step ``s`` on rank ``r`` use a
             generator seeded by ``(seed, s * accumulate_grad_batches + m, r)``, so a resumed
             run draws what the uninterrupted one would.
@@ -59,7 +62,7 @@ class OmniSepSystem(pl.LightningModule):
                  mixup_mode: str = "mixup", per_example: bool = True, lr: float = 1e-3,
                  betas=(0.9, 0.999), eps: float = 1e-8, warmup_steps: int = 5000,
                  decay_steps: Union[int, Sequence[int]] = 100000, decay_factor: float = 0.1,
-                 mask_target: str = "binary", seed: int = 0):
+                 mask_target: str = "binary", wave_loss_weight: float = 0.0, seed: int = 0):
         super().__init__()
         check_mask_target(mask_target)
         self.save_hyperparameters()
@@ -86,7 +89,8 @@ class OmniSepSystem(pl.LightningModule):
         sources = batch["sources"]
         mixture = batch["mixture"] if "mixture" in batch else sources.sum(1)
         query = self.queries(batch, batch_idx % self._accumulate())
-        loss = self.model.compute_loss(mixture, sources, query, self.hparams.mask_target)
+        loss = self.model.compute_loss(mixture, sources, query, self.hparams.mask_target,
+                                       self.hparams.wave_loss_weight)
         self.log("train_loss", loss, prog_bar=True, batch_size=sources.shape[0])
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
         return loss
@@ -97,7 +101,7 @@ class OmniSepSystem(pl.LightningModule):
         si_sdr = scale_invariant_signal_distortion_ratio(est.float(), sources.float()).mean()
         self.log("val_si_sdr", si_sdr, prog_bar=True, sync_dist=True, batch_size=sources.shape[0])
         loss = self.model.compute_loss(sources.sum(1), sources, self.queries(batch),
-                                       self.hparams.mask_target)
+                                       self.hparams.mask_target, self.hparams.wave_loss_weight)
         self.log("val_loss", loss, sync_dist=True, batch_size=sources.shape[0])
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,

@@ -188,6 +188,23 @@ def test_mask_target_ratio_reaches_the_loss_and_an_unknown_one_is_refused(corpus
     assert "Traceback" not in out.stderr and not (tmp_path / "soft").exists()
 
 
+def test_wave_loss_weight_reaches_the_loss_and_a_negative_one_is_refused(corpus, tmp_path):
+    """``optim.wave_loss_weight`` adds the waveform term: from the same weights and batches the
+    first step's loss differs from eq. 3's alone (by the weight times a negative SNR); a
+    negative weight stops the run before it writes anything."""
+    for name, weight in (("plain", 0.0), ("wave", 0.05)):
+        _train(corpus, tmp_path / name, "--set", f"optim.wave_loss_weight={weight}",
+               "--set", "training.max_steps=2", "--set", "training.val_every=2")
+    first = {t: _losses(tmp_path / t)[0] for t in ("plain", "wave")}
+    assert all(v == v for v in first.values()) and abs(first["plain"] - first["wave"]) > 1e-3, first
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
+                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
+                          "--exp-dir", str(tmp_path / "neg"), "--set", "optim.wave_loss_weight=-1"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "optim.wave_loss_weight must be a number >= 0, got -1" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "neg").exists()
+
+
 def test_impossible_augmentation_is_refused_before_the_run_writes_anything(corpus, tmp_path):
     out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
                           str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),

@@ -29,12 +29,10 @@ import torch
 
 from omnisep_plugin.data.embed import build_audio_query_bank
 from omnisep_plugin.models import OmniSep
-from omnisep_plugin.query import residual_queries
 from omnisep_plugin.query.offline import OfflineEncoder
-from omnisep_plugin.query.spec import text_with_prototype
 from omnisep_plugin.training import model_from_checkpoint
 
-from dev_mixtures import DevSet, parser
+from dev_mixtures import DevSet, parser, two_passes
 
 ALPHA = 0.5
 
@@ -57,22 +55,19 @@ def main():
     ap.add_argument("--encoder", required=True, help="the bound audio encoder that embeds residuals")
     args = ap.parse_args()
     models = expand(args.model)
-    dev = DevSet(args, model=load(models[0]))
+    first_model = load(models[0])
+    dev = DevSet(args, model=first_model)
     encoder = OfflineEncoder(args.encoder)
     bank = build_audio_query_bank(dev.train, 5)
     mixtures = list(dev.mixtures())
-    protos = [torch.stack([text_with_prototype(dev.query_set.lookup(lab), dev.query_set, bank)
-                           for lab in labels]) for labels, _, _ in mixtures]
+    protos = [dev.text_prototypes(labels, bank) for labels, _, _ in mixtures]
     names = []
-    for model in models:
-        dev.model = load(model)
+    for n, model in enumerate(models):
+        net = first_model if n == 0 else load(model)
         one, two = f"{model}: one pass", f"{model}: + residual"
         names += [one, two]
         for (labels, mix, sources), queries in zip(mixtures, protos):
-            with torch.no_grad():
-                est = dev.model(mix[None], queries[None])[0]
-                second, _ = residual_queries(encoder, mix, est, queries, ALPHA)
-                est2 = dev.model(mix[None], second[None])[0]
+            est, est2 = two_passes([net], encoder, mix, queries, ALPHA)
             for i, lab in enumerate(labels):
                 dev.score(lab, [one, two], torch.stack([est[i], est2[i]]), mix, sources[i], si=True)
     dev.print_table("model (text + prototype)", names, dev.si_column())

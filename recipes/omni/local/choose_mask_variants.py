@@ -29,7 +29,6 @@ from omnisep_plugin.data.embed import build_audio_query_bank
 from omnisep_plugin.query import residual_queries
 from omnisep_plugin.query.offline import OfflineEncoder
 from omnisep_plugin.query.residual import residual_negative
-from omnisep_plugin.query.spec import text_with_prototype
 
 from dev_mixtures import DevSet, parser
 
@@ -49,10 +48,9 @@ def main():
 
     for labels, mix, sources in dev.mixtures():
         length = mix.shape[-1]
-        texts = torch.stack([dev.query_set.lookup(lab) for lab in labels])
 
         def prototypes(bank):
-            return torch.stack([text_with_prototype(t, dev.query_set, bank) for t in texts])
+            return dev.text_prototypes(labels, bank)
 
         with torch.no_grad():
             spec, mag = model.forward_encoder(mix[None])

@@ -20,7 +20,6 @@ import torch
 from omnisep_plugin.data.embed import build_audio_query_bank
 from omnisep_plugin.query import negative_query, remove_each_other, residual_queries
 from omnisep_plugin.query.offline import OfflineEncoder
-from omnisep_plugin.query.spec import text_with_prototype
 
 from dev_mixtures import DevSet, parser
 
@@ -41,7 +40,7 @@ def main():
 
     for labels, mix, sources in dev.mixtures():
         texts = torch.stack([dev.query_set.lookup(lab) for lab in labels])
-        protos = torch.stack([text_with_prototype(t, dev.query_set, bank) for t in texts])
+        protos = dev.text_prototypes(labels, bank)
         first = {"text": texts, "text+proto": protos, "named other": remove_each_other(protos)}
         queries = torch.cat(list(first.values()))                       # [3 n, dim]
         with torch.no_grad():

@@ -28,11 +28,9 @@ import torch
 
 from omnisep_plugin.data.embed import build_audio_query_bank
 from omnisep_plugin.models import OmniSep
-from omnisep_plugin.query import residual_queries
 from omnisep_plugin.query.offline import OfflineEncoder
-from omnisep_plugin.query.spec import text_with_prototype
 
-from dev_mixtures import DevSet, parser
+from dev_mixtures import DevSet, parser, two_passes
 
 
 def load(path: str) -> OmniSep:
@@ -85,17 +83,12 @@ def main():
     variants.update({e: e.split("+") for e in filter(None, args.ensembles.split(";"))})
 
     for labels, mix, sources in dev.mixtures():
-        texts = torch.stack([dev.query_set.lookup(lab) for lab in labels])
-        query = torch.stack([text_with_prototype(t, dev.query_set, bank) for t in texts])
+        query = dev.text_prototypes(labels, bank)
         names, estimates = [], []
-        with torch.no_grad():
-            for name, members in variants.items():
-                first = torch.stack([nets[m](mix[None], query[None])[0] for m in members]).mean(0)
-                second_q, _ = residual_queries(encoder, mix, first, query)
-                second = torch.stack([nets[m](mix[None], second_q[None])[0]
-                                      for m in members]).mean(0)
-                names += [f"{name}, one pass", f"{name}, + residual"]
-                estimates += [first, second]
+        for name, members in variants.items():
+            first, second = two_passes([nets[m] for m in members], encoder, mix, query)
+            names += [f"{name}, one pass", f"{name}, + residual"]
+            estimates += [first, second]
         out = torch.stack(estimates)                                   # [names, n_src, time]
         for i, lab in enumerate(labels):
             dev.score(lab, names, out[:, i], mix, sources[i], si=True)

@@ -1,7 +1,8 @@
 """What the choice scripts of recipes/omni/local share: their six arguments (a model, the
 training cuts, the dev cuts and mixtures, the Query-Set, the corpus's classes), the dev
-mixtures rendered one at a time, SDRi (and, if asked, SI-SDRi) by fast_bss_eval per target,
-and the Markdown table of its mean per category and over categories."""
+mixtures rendered one at a time, the text + prototype query of `--model omni --text` and its
+two passes, SDRi (and, if asked, SI-SDRi) by fast_bss_eval per target, and the Markdown table
+of its mean per category and over categories."""
 import argparse
 from collections import defaultdict
 from statistics import mean
@@ -11,11 +12,14 @@ import fast_bss_eval
 import torch
 from tqdm.auto import tqdm
 
+from omnisep_plugin.config import SEPARATE
 from omnisep_plugin.data import load_cuts
 from omnisep_plugin.data.mixtures import load_test_mixtures, render_mixture
 from omnisep_plugin.models import OmniSep
 from omnisep_plugin.open_domain import load_categories
-from omnisep_plugin.query import QuerySet
+from omnisep_plugin.query import QuerySet, residual_queries
+from omnisep_plugin.query.offline import OfflineEncoder
+from omnisep_plugin.query.spec import text_with_prototype
 from omnisep_plugin.scoring.metrics import fast_sdr
 
 ARGUMENTS = ("model", "train_cuts", "dev_cuts", "dev_mixtures", "query_set", "classes")
@@ -52,6 +56,12 @@ class DevSet:
             mix, sources = render_mixture(entry, dev, n_samples)
             yield [s["label"] for s in entry["sources"]], mix, sources
 
+    def text_prototypes(self, labels: Sequence[str], bank: QuerySet) -> torch.Tensor:
+        """What ``--model omni --text LABEL`` asks for each label: its Query-Set text with the
+        prototype of ``bank`` (:func:`text_with_prototype`), ``[len(labels), dim]``."""
+        return torch.stack([text_with_prototype(self.query_set.lookup(lab), self.query_set, bank)
+                            for lab in labels])
+
     def score(self, label: str, names: Sequence[str], estimates: torch.Tensor,
               mix: torch.Tensor, source: torch.Tensor, si: bool = False) -> None:
         """Record the SDRi (``si``: and the SI-SDRi) of each estimate ``[len(names), time]``
@@ -83,6 +93,19 @@ class DevSet:
             per_cat = [mean(self.cells[c, name]) for c in cats]
             row = f"| {name} | {' | '.join(f'{v:.2f}' for v in per_cat)} | {mean(per_cat):.2f} |"
             print(row + (f" {extra[1].get(name, '')} |" if extra else ""))
+
+
+def two_passes(networks: Sequence[OmniSep], encoder: OfflineEncoder, mix: torch.Tensor,
+               query: torch.Tensor, alpha: float = SEPARATE.residual_alpha
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The first pass of ``query [n, dim]`` on ``mix [time]`` and the residual-negative
+    second pass (:func:`residual_queries`, ``alpha``), each the mean of the estimates of
+    ``networks`` (one network: its own): two ``[n, time]``."""
+    with torch.no_grad():
+        first = torch.stack([net(mix[None], query[None])[0] for net in networks]).mean(0)
+        second_q, _ = residual_queries(encoder, mix, first, query, alpha)
+        second = torch.stack([net(mix[None], second_q[None])[0] for net in networks]).mean(0)
+    return first, second
 
 
 def _sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
