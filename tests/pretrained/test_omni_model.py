@@ -50,8 +50,8 @@ def test_omni_softens_the_masks_of_everyday_sounds_only():
 
 def test_text_queries_pick_their_own_source_from_the_example():
     """Each label's text query brings its own recording out at least 2 dB above the mixture
-    (the shipped model, long_crops_b, plain text queries: dog barking +2.8 dB, woman speaking
-    +5.9 dB SDRi), and its estimate is closer to that source than to the other one."""
+    (the shipped model, wave_loss since session 20, plain text queries: dog barking +4.0 dB,
+    woman speaking +5.5 dB SDRi), and its estimate is closer to that source than to the other one."""
     model, encoder = OMNI.get_model(), OMNI.get_encoder()
     mix, _ = sf.read(OMNI.example, dtype="float32")
     sources = {lab: sf.read(p, dtype="float32")[0] for lab, p in OMNI.example_sources().items()}
@@ -67,8 +67,8 @@ def test_text_queries_pick_their_own_source_from_the_example():
 def test_separate_cli_takes_model_omni(tmp_path):
     """Both present sources and one absent class, one pass: each text query is composed with
     its label's audio prototype (the bundle ships them), both present sources come out at
-    least 2 dB above the mixture (long_crops_b, each stem removing the others: +7.5 and +5.5
-    dB; alone: +4.8 and +4.2 dB) and are not flagged absent,
+    least 2 dB above the mixture (wave_loss, each stem removing the others: +6.6 and +5.9
+    dB; alone, one pass: +4.2 and +4.6 dB) and are not flagged absent,
     and the absent class comes out far quieter and is flagged, by omni's own energy threshold
     (the default model's similarity threshold is not used for omni)."""
     out = tmp_path / "out"
@@ -179,7 +179,7 @@ def test_a_text_far_from_every_label_is_named_with_the_model_that_knows_it(tmp_p
 def test_the_bundles_queries_are_what_the_cli_separates_with(tmp_path, options):
     """`OMNI.queries(...)` + `model.separate` writes what `omnisep separate --model omni
     --no-residual-negative` writes (prototypes, audio labels, stems removing each other: the
-    shipped query, 8.0 dB SDRi against 6.2 for the bare text embedding), and
+    shipped query, not the bare text embedding), and
     `OMNI.separate(...)` what the CLI writes by default (the same, and a single stem's
     second pass), so Python users get the same estimates."""
     sources = OMNI.example_sources()
@@ -213,7 +213,7 @@ def test_the_bundles_queries_are_what_the_cli_separates_with(tmp_path, options):
 
 def test_the_residual_negative_brings_the_example_dog_out_further():
     """A single text query's second pass (the first pass's residual removed) brings the
-    example's dog barking out further than one pass (+7.5 against +5.0 dB SDRi), and a
+    example's dog barking out further than one pass (+6.9 against +4.2 dB SDRi), and a
     query for a class the example lacks comes out quieter still."""
     mix = torch.from_numpy(sf.read(OMNI.example, dtype="float32")[0])
     ref = sf.read(OMNI.example_sources()["dog barking"], dtype="float32")[0]
