@@ -345,15 +345,15 @@ class OmniSep(BaseModel):
             raise ValueError(f"Training clips need more than {self.stft.n_fft // 2} samples, "
                              f"got {length}")
         spec = self.stft(torch.cat([mix[:, None], sources], 1).reshape(-1, length))
-        lin = spec.abs().reshape(batch, 1 + n_src, *spec.shape[-2:])
+        spec = spec.reshape(batch, 1 + n_src, *spec.shape[-2:])  # [batch, 1 + n_src, 513, T]
+        lin = spec.abs()
         logits = self.apply_query(self.forward_masker(lin[:, :1]), query)
         mags = self.to_mask_domain(lin)
         mix_mag, src_mag = mags[:, :1], mags[:, 1:]
         truth = MASK_TARGETS[target](src_mag, mix_mag, self.mask_threshold)
         loss = multisrc_weighted_bce(logits, truth, bce_weight(mix_mag))
         if wave_weight > 0:
-            mix_spec = spec.reshape(batch, 1 + n_src, *spec.shape[-2:])[:, 0]
-            est = self.forward_decoder(torch.sigmoid(logits), mix_spec, length)
+            est = self.forward_decoder(torch.sigmoid(logits), spec[:, 0], length)
             loss = loss + wave_weight * present_source_neg_snr(est, sources, mix)
         return loss
 
