@@ -1,24 +1,15 @@
 """recipes/omni/local/choose_checkpoint.py: which models a comma list with globs names, and
 how each is loaded (a Lightning checkpoint by its own architecture, a package as saved)."""
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from omnisep_plugin.testing.dummies import tiny_omnisep
 
-LOCAL = Path(__file__).resolve().parents[2] / "recipes/omni/local"
-
 
 @pytest.fixture(scope="module")
-def cc():
-    sys.path.insert(0, str(LOCAL))
-    try:
-        import choose_checkpoint
-        yield choose_checkpoint
-    finally:
-        sys.path.remove(str(LOCAL))
+def cc(omni_local):
+    return omni_local("choose_checkpoint")
 
 
 def test_globs_expand_in_order_and_names_are_kept(cc, tmp_path):

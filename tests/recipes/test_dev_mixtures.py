@@ -1,8 +1,6 @@
 """recipes/omni/local/dev_mixtures.py: what the choice scripts share, the text + prototype
 queries of ``--model omni --text`` and the two passes (one network or the mean of several)."""
-import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,18 +9,12 @@ from omnisep_plugin.query import QuerySet, residual_queries
 from omnisep_plugin.query.spec import text_with_prototype
 from omnisep_plugin.testing.dummies import TINY_OMNISEP, tiny_omnisep
 
-LOCAL = Path(__file__).resolve().parents[2] / "recipes/omni/local"
 D = TINY_OMNISEP["query_dim"]
 
 
 @pytest.fixture(scope="module")
-def dm():
-    sys.path.insert(0, str(LOCAL))
-    try:
-        import dev_mixtures
-        yield dev_mixtures
-    finally:
-        sys.path.remove(str(LOCAL))
+def dm(omni_local):
+    return omni_local("dev_mixtures")
 
 
 class MeanSpectrumEncoder:

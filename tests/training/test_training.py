@@ -170,46 +170,47 @@ def test_decay_at_minutes_lowers_the_rate_once_and_the_checkpoint_keeps_it(corpu
     assert [v for k, v in callbacks.items() if "DecayAfterMinutes" in k] == [{"done": True}]
 
 
+def _first_losses(corpus, tmp_path, key, values) -> dict:
+    """The first training loss of a 2-step run per value of ``key`` (same weights, batches)."""
+    for value in values:
+        _train(corpus, tmp_path / str(value), "--set", f"{key}={value}",
+               "--set", "training.max_steps=2", "--set", "training.val_every=2")
+        assert load_conf(tmp_path / str(value) / "conf.yaml")["optim"][key.split(".")[1]] == value
+    return {v: _losses(tmp_path / str(v))[0] for v in values}
+
+
+def _assert_refused(corpus, exp_dir, setting, message):
+    """``omnisep train --set SETTING`` fails naming ``message``, with no traceback, before
+    it writes the experiment folder."""
+    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
+                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
+                          "--exp-dir", str(exp_dir), "--set", setting],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and message in out.stderr
+    assert "Traceback" not in out.stderr and not exp_dir.exists()
+
+
 def test_mask_target_ratio_reaches_the_loss_and_an_unknown_one_is_refused(corpus, tmp_path):
     """``optim.mask_target=ratio`` trains against the ratio mask: from the same weights and
     batches the first step's loss differs from eq. 3's; an unknown target stops the run
     before it writes anything, naming the known ones."""
-    for target in ("binary", "ratio"):
-        _train(corpus, tmp_path / target, "--set", f"optim.mask_target={target}",
-               "--set", "training.max_steps=2", "--set", "training.val_every=2")
-        assert load_conf(tmp_path / target / "conf.yaml")["optim"]["mask_target"] == target
-    first = {t: _losses(tmp_path / t)[0] for t in ("binary", "ratio")}
+    first = _first_losses(corpus, tmp_path, "optim.mask_target", ("binary", "ratio"))
     assert all(v == v for v in first.values()) and abs(first["binary"] - first["ratio"]) > 1e-4, first
-    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
-                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
-                          "--exp-dir", str(tmp_path / "soft"), "--set", "optim.mask_target=soft"],
-                         capture_output=True, text=True)
-    assert out.returncode != 0 and "Unknown mask target 'soft'; known: binary, ratio" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "soft").exists()
+    _assert_refused(corpus, tmp_path / "soft", "optim.mask_target=soft",
+                    "Unknown mask target 'soft'; known: binary, ratio")
 
 
 def test_wave_loss_weight_reaches_the_loss_and_a_negative_one_is_refused(corpus, tmp_path):
     """``optim.wave_loss_weight`` adds the waveform term: from the same weights and batches the
     first step's loss differs from eq. 3's alone (by the weight times a negative SNR); a
     negative weight stops the run before it writes anything."""
-    for name, weight in (("plain", 0.0), ("wave", 0.05)):
-        _train(corpus, tmp_path / name, "--set", f"optim.wave_loss_weight={weight}",
-               "--set", "training.max_steps=2", "--set", "training.val_every=2")
-    first = {t: _losses(tmp_path / t)[0] for t in ("plain", "wave")}
-    assert all(v == v for v in first.values()) and abs(first["plain"] - first["wave"]) > 1e-3, first
-    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
-                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
-                          "--exp-dir", str(tmp_path / "neg"), "--set", "optim.wave_loss_weight=-1"],
-                         capture_output=True, text=True)
-    assert out.returncode != 0 and "optim.wave_loss_weight must be a number >= 0, got -1" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "neg").exists()
+    first = _first_losses(corpus, tmp_path, "optim.wave_loss_weight", (0.0, 0.05))
+    assert all(v == v for v in first.values()) and abs(first[0.0] - first[0.05]) > 1e-3, first
+    _assert_refused(corpus, tmp_path / "neg", "optim.wave_loss_weight=-1",
+                    "optim.wave_loss_weight must be a number >= 0, got -1")
 
 
 def test_impossible_augmentation_is_refused_before_the_run_writes_anything(corpus, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "omnisep_plugin.bin.cli", "train", "--conf",
-                          str(corpus["conf"]), "--train-cuts", str(corpus["train_cuts"]),
-                          "--exp-dir", str(tmp_path / "fast"),
-                          "--set", "data.augment={speed_prob: 0.5, speed_range: [1.1, 0.9]}"],
-                         capture_output=True, text=True)
-    assert out.returncode != 0 and "speed_range: low 1.1 above high 0.9" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "fast").exists()
+    _assert_refused(corpus, tmp_path / "fast",
+                    "data.augment={speed_prob: 0.5, speed_range: [1.1, 0.9]}",
+                    "speed_range: low 1.1 above high 0.9")
