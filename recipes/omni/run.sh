@@ -65,6 +65,8 @@ pack_mib=17          # the device tool carries 64 MiB: the tracked tree (~42 MB)
 pack_per_class=24    # at most 24 cuts per class in the pack (2,254 of the 7,734; instruments 12 per soundfont)
 pack_synth_music=false  # true: also pack the instrument default's corpus (24 clips per instrument)
                         # for `gpu_train.sh --mix-in synth_music=0.4`; all splits share the budget
+mask_temperature=1.5      # stage 7: masks sigmoid(logits / T) at separation (docs/results.md section 10) ...
+instrument_temperature=1  # ... but instrument labels keep the trained masks (1.5 measured: section 15)
 nj=2
 device=auto
 bundle_dir=omnisep_plugin/pretrained/omni
@@ -256,7 +258,7 @@ if [ $stage -le 7 ] && [ $stop_stage -eq 7 ]; then  # only when asked for by nam
     --example-cuts "$m/omni_cuts_test.jsonl.gz" --example-labels "dog barking,woman speaking"
   # softer masks for everyday sounds, the trained ones for instruments (docs/results.md section 10)
   python "$(dirname "$0")/local/set_mask_temperatures.py" "$bundle_dir/omnisep.pth" "$emb/omni_cuts_train_query_set.pt" \
-    "$corpus_dir/classes.json" --default 1.5 --category instrument=1
+    "$corpus_dir/classes.json" --default $mask_temperature --category instrument=$instrument_temperature
   if [ -n "$default_dir" ]; then
     log "Stage 7: rebuild the default ($default_dir): omni routed with the instrument specialist"
     omnisep route-bundle "$default_dir" --base omni --specialist instruments --example instruments
