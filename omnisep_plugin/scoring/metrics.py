@@ -27,7 +27,9 @@ SILENT_ESTIMATE_DB = 0.0
 
 
 def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """museval BSS Eval v4 SDR of one mono estimate, one window over the whole clip."""
+    """museval BSS Eval v4 SDR of one mono estimate, one window over the whole clip: the
+    "images" variant, whose target part is the reference itself, so this is the SNR
+    ``10 log10(|s|^2 / |s - s_hat|^2)`` (a gain or filter error counts as error)."""
     import museval
 
     n = len(reference)
