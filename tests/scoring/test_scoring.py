@@ -29,15 +29,16 @@ def test_sdr_of_reference_plus_noise_is_the_snr(snr):
 def test_museval_sdr_is_the_snr_and_fast_bss_eval_forgives_gain_and_filtering():
     """museval's v4 (the "images" variant) takes the reference itself as the target part of a
     mono estimate: its SDR is the plain SNR, so a perfect waveform at half the amplitude or
-    through a short filter (here a 0.5-ms delay) loses the same as added noise. fast_bss_eval's SDR allows a 512-tap
-    filter and scores each by its noise against what the filter recovers of the reference. The two measures differ by far more than
+    through a short filter (here a 0.5-ms delay) loses the same as added noise.
+    fast_bss_eval's SDR allows a 512-tap filter and scores each by its noise against what the
+    filter recovers of the reference. The two measures differ by far more than
     FAST_TOLERANCE_DB on such estimates (docs/results.md section 15)."""
     from omnisep_plugin.scoring import bss_sdr, fast_sdr
 
     ref = harmonic_tone(220, 2.0, SR).numpy().astype(np.float64)
-    noisy = _noisy(ref, 20.0)
-    half = 0.5 * ref + (noisy - ref)
-    filtered = np.convolve(ref, [0.0] * 8 + [1.0])[:len(ref)] + (noisy - ref)  # 0.5 ms late
+    noise = _noisy(ref, 20.0) - ref
+    noisy, half = ref + noise, 0.5 * ref + noise
+    filtered = np.convolve(ref, [0.0] * 8 + [1.0])[:len(ref)] + noise  # 0.5 ms late
     for est in (noisy, half, filtered):
         snr = 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - est) ** 2))
         assert bss_sdr(ref, est) == pytest.approx(snr, abs=0.01)
