@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import yaml
 
@@ -41,17 +41,22 @@ def _yaml(text: str):
 DEFAULTS: Dict[str, dict] = train_defaults()
 
 
-def _read_yaml(path: Path, conf: dict, depth: int = 0) -> None:
+def _read_yaml(path: Path, conf: dict, chain: Tuple[Path, ...] = ()) -> None:
+    """Merge ``path`` into ``conf``: its ``base`` file first (recursively, any depth), then
+    its own sections; ``chain`` holds the files that led here, so that a loop is named."""
     if not path.is_file():
         raise FileNotFoundError(f"No configuration file at {path}")
+    chain = chain + (path.resolve(),)
     loaded = _yaml(path.read_text()) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path} must hold a mapping of sections")
     base = loaded.pop("base", None)
     if base is not None:  # an ablation file: the base configuration, then its changes
-        if depth > 5:
-            raise ValueError(f"{path}: 'base' chain too deep")
-        _read_yaml(path.parent / base, conf, depth + 1)
+        base_path = path.parent / base
+        if base_path.resolve() in chain:
+            loop = " -> ".join(p.name for p in chain + (base_path.resolve(),))
+            raise ValueError(f"{path}: its 'base' chain loops ({loop})")
+        _read_yaml(base_path, conf, chain)
     for section, values in loaded.items():
         if not isinstance(values, dict):
             raise ValueError(f"{path}: section {section!r} must be a mapping")

@@ -22,8 +22,22 @@ def test_configs(tmp_path):
     with pytest.raises(ValueError, match="section.key=value"):
         load_conf(None, ["lr=3"])
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
-    with pytest.raises(ValueError, match="too deep"):
+    with pytest.raises(ValueError, match=r"loops \(loop.yaml -> loop.yaml\)"):
         load_conf(tmp_path / "loop.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: ./a.yaml\n")
+    with pytest.raises(ValueError, match=r"loops \(a.yaml -> b.yaml -> a.yaml\)"):
+        load_conf(tmp_path / "a.yaml")
+
+
+def test_a_long_base_chain_loads_each_file_over_its_base(tmp_path):
+    """recipes/omni's fine-tunes chain 7 files (wave_loss -> long_crops_c -> ... -> small ->
+    music/train); a cap of 6 refused an eighth. Each file's values override its base's."""
+    (tmp_path / "f0.yaml").write_text("optim:\n  lr: 0.5\ntraining:\n  max_steps: 1\n")
+    for i in range(1, 12):
+        (tmp_path / f"f{i}.yaml").write_text(f"base: f{i - 1}.yaml\ntraining:\n  max_steps: {i + 1}\n")
+    conf = load_conf(tmp_path / "f11.yaml")
+    assert conf["training"]["max_steps"] == 12 and conf["optim"]["lr"] == 0.5
 
 
 def test_unknown_config_keys_are_refused_naming_the_known_ones(tmp_path):
