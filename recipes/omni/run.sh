@@ -7,7 +7,7 @@
 # package, original file and license. Tables: omnisep_plugin/data/recipes/omni_tables/.
 #
 #   bash recipes/omni/run.sh                      # stages 0-6 (conf/small.yaml on CPU, train.yaml on GPU;
-#                                                 # small is fine-tuned by long_crops, long_crops_b, wave_loss: `--model omni`)
+#                                                 # small is fine-tuned by long_crops, long_crops_b, wave_loss, wave_loss_d: `--model omni`)
 #   bash recipes/omni/run.sh --stage 4 --models "small medium" --compare-minutes 20
 #   bash recipes/omni/run.sh --stage 4 --then wide    # then more capacity: conf/wide.yaml from small
 #   bash recipes/omni/run.sh --stage 4 --then "long_crops long_crops_b long_crops_c"   # the last fine-tune without the waveform term
@@ -55,7 +55,7 @@ models=""            # capacity candidates (conf/<name>.yaml); default: "small m
 compare_minutes=15   # training time each candidate gets before the best one is continued
 train_minutes=       # total training time of the kept model, counted across resumes (empty: max_steps)
 then=auto            # then train conf/<name>.yaml in turn from the previous run's weights ("": none;
-                     # auto: "long_crops long_crops_b wave_loss" with small, the shipped model; nothing on a GPU)
+                     # auto: "long_crops long_crops_b wave_loss wave_loss_d" with small, the shipped model; nothing on a GPU)
 bind_steps=1500
 n_test_mixtures=600
 n_loso_mixtures=300
@@ -80,7 +80,7 @@ gpu=$(python -c "import torch; print(int(torch.cuda.is_available()))")
 [ "$device" = auto ] && device=$([ "$gpu" = 1 ] && echo cuda || echo cpu)
 [ "$small" = auto ] && small=$([ "$gpu" = 1 ] && echo false || echo true)
 [ -n "$models" ] || models=$([ "$small" = true ] && echo "small medium" || echo "train")
-[ "$then" = auto ] && then=$([ "$small" = true ] && echo "long_crops long_crops_b wave_loss" || echo "")
+[ "$then" = auto ] && then=$([ "$small" = true ] && echo "long_crops long_crops_b wave_loss wave_loss_d" || echo "")
 emb=$data_dir/embedded
 m=$data_dir/manifests
 augment="{level_db: [-5.0, 5.0], backgrounds: $corpus_dir/backgrounds.json}"
