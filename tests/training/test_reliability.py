@@ -35,7 +35,8 @@ def test_a_long_base_chain_loads_each_file_over_its_base(tmp_path):
     music/train); a cap of 6 refused an eighth. Each file's values override its base's."""
     (tmp_path / "f0.yaml").write_text("optim:\n  lr: 0.5\ntraining:\n  max_steps: 1\n")
     for i in range(1, 12):
-        (tmp_path / f"f{i}.yaml").write_text(f"base: f{i - 1}.yaml\ntraining:\n  max_steps: {i + 1}\n")
+        text = f"base: f{i - 1}.yaml\ntraining:\n  max_steps: {i + 1}\n"
+        (tmp_path / f"f{i}.yaml").write_text(text)
     conf = load_conf(tmp_path / "f11.yaml")
     assert conf["training"]["max_steps"] == 12 and conf["optim"]["lr"] == 0.5
 
