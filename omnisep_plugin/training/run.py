@@ -54,7 +54,7 @@ def _read_yaml(path: Path, conf: dict, chain: Tuple[Path, ...] = ()) -> None:
     if base is not None:  # an ablation file: the base configuration, then its changes
         base_path = path.parent / base
         if base_path.resolve() in chain:
-            loop = " -> ".join(p.name for p in chain + (base_path.resolve(),))
+            loop = " -> ".join(p.name for p in chain) + f" -> {base_path.name}"
             raise ValueError(f"{path}: its 'base' chain loops ({loop})")
         _read_yaml(base_path, conf, chain)
     for section, values in loaded.items():
