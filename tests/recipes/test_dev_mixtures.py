@@ -63,3 +63,23 @@ def test_text_prototypes_compose_each_label_with_its_prototype(dm):
     assert got.shape == (2, D) and torch.allclose(got, expected)
     assert torch.allclose(got[1], query_set.lookup("rain"))          # the text alone
     assert not torch.allclose(got[0], query_set.lookup("violin"))    # text + prototype
+
+
+def test_backend_museval_scores_a_gain_error_that_fast_bss_eval_forgives(dm):
+    """``--backend museval`` makes the choice scripts score as the recipe's tables do (for a
+    mono estimate museval's SDR is the SNR: half the amplitude costs 6 dB); the default stays
+    fast_bss_eval, whose filter fit forgives the gain."""
+    from collections import defaultdict
+    torch.manual_seed(0)
+    ref, other = torch.randn(2, 16000)
+    mix, half = ref + other, 0.5 * ref + 0.01 * other
+    sdri = {}
+    for backend in ("fast", "museval"):
+        extra = ["--backend", backend] if backend != "fast" else []   # fast: the default
+        args = dm.parser("choice").parse_args(["m", "t", "d", "x", "q", "c", *extra])
+        dev = dm.DevSet.__new__(dm.DevSet)   # only what score() reads; no files behind it
+        dev.sdr, dev.categories = dm.SDR_BACKENDS[args.backend], {"cello": "instrument"}
+        dev.cells, dev.si_cells = defaultdict(list), defaultdict(list)
+        dev.score("cello", ["half"], half[None], mix, ref)
+        sdri[backend] = dev.cells["instrument", "half"][0]
+    assert sdri["fast"] > 30 and abs(sdri["museval"] - 6.0) < 0.5   # SNR of 0.5 x ref: 6.02 dB; mixture 0 dB

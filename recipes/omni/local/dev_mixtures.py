@@ -1,8 +1,10 @@
 """What the choice scripts of recipes/omni/local share: their six arguments (a model, the
 training cuts, the dev cuts and mixtures, the Query-Set, the corpus's classes), the dev
 mixtures rendered one at a time, the text + prototype query of `--model omni --text` and its
-two passes, SDRi (and, if asked, SI-SDRi) by fast_bss_eval per target, and the Markdown table
-of its mean per category and over categories."""
+two passes, SDRi (and, if asked, SI-SDRi) per target, and the Markdown table of its mean per
+category and over categories. SDR is fast_bss_eval's unless a script is given ``--backend
+museval`` (BSS Eval v4 as the recipe's tables score: for a mono estimate the plain SNR,
+docs/results.md section 15)."""
 import argparse
 from collections import defaultdict
 from statistics import mean
@@ -20,7 +22,7 @@ from omnisep_plugin.open_domain import load_categories
 from omnisep_plugin.query import QuerySet, residual_queries
 from omnisep_plugin.query.offline import OfflineEncoder
 from omnisep_plugin.query.spec import text_with_prototype
-from omnisep_plugin.scoring.metrics import fast_sdr
+from omnisep_plugin.scoring.metrics import SDR_BACKENDS
 
 ARGUMENTS = ("model", "train_cuts", "dev_cuts", "dev_mixtures", "query_set", "classes")
 
@@ -31,6 +33,8 @@ def parser(doc: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     for name in ARGUMENTS:
         ap.add_argument(name)
+    ap.add_argument("--backend", choices=sorted(SDR_BACKENDS), default="fast",
+                    help="the SDR of SDRi: fast_bss_eval, or museval as the recipe's tables")
     return ap
 
 
@@ -44,6 +48,7 @@ class DevSet:
         self.query_set = QuerySet.load(args.query_set)
         self.categories = load_categories(args.classes)
         self.train = load_cuts(args.train_cuts)
+        self.sdr = SDR_BACKENDS[getattr(args, "backend", "fast")]
         self.cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
         self.si_cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
 
@@ -66,12 +71,15 @@ class DevSet:
               mix: torch.Tensor, source: torch.Tensor, si: bool = False) -> None:
         """Record the SDRi (``si``: and the SI-SDRi) of each estimate ``[len(names), time]``
         of one target."""
-        base = _sdr(mix, source)
+        base = self._sdr(mix, source)
         si_base = _si_sdr(mix, source) if si else 0.0
         for name, est in zip(names, estimates):
-            self.cells[self.categories[label], name].append(_sdr(est, source) - base)
+            self.cells[self.categories[label], name].append(self._sdr(est, source) - base)
             if si:
                 self.si_cells[self.categories[label], name].append(_si_sdr(est, source) - si_base)
+
+    def _sdr(self, est: torch.Tensor, ref: torch.Tensor) -> float:
+        return self.sdr(ref.double().numpy(), est.double().numpy())
 
     def si_column(self) -> Tuple[str, Dict[str, str]]:
         """:meth:`print_table`'s ``extra`` column: the mean SI-SDRi over categories per name."""
@@ -106,10 +114,6 @@ def two_passes(networks: Sequence[OmniSep], encoder: OfflineEncoder, mix: torch.
         second_q, _ = residual_queries(encoder, mix, first, query, alpha)
         second = torch.stack([net(mix[None], second_q[None])[0] for net in networks]).mean(0)
     return first, second
-
-
-def _sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
-    return fast_sdr(ref.double().numpy(), est.double().numpy())
 
 
 def _si_sdr(est: torch.Tensor, ref: torch.Tensor) -> float:
