@@ -78,7 +78,7 @@ def test_backend_museval_scores_a_gain_error_that_fast_bss_eval_forgives(dm):
         extra = ["--backend", backend] if backend != "fast" else []   # fast: the default
         args = dm.parser("choice").parse_args(["m", "t", "d", "x", "q", "c", *extra])
         dev = dm.DevSet.__new__(dm.DevSet)   # only what score() reads; no files behind it
-        dev.sdr, dev.categories = dm.SDR_BACKENDS[args.backend], {"cello": "instrument"}
+        dev.args, dev.categories = args, {"cello": "instrument"}
         dev.cells, dev.si_cells = defaultdict(list), defaultdict(list)
         dev.score("cello", ["half"], half[None], mix, ref)
         sdri[backend] = dev.cells["instrument", "half"][0]

@@ -48,7 +48,6 @@ class DevSet:
         self.query_set = QuerySet.load(args.query_set)
         self.categories = load_categories(args.classes)
         self.train = load_cuts(args.train_cuts)
-        self.sdr = SDR_BACKENDS[getattr(args, "backend", "fast")]
         self.cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
         self.si_cells: Dict[Tuple[str, str], List[float]] = defaultdict(list)
 
@@ -79,7 +78,7 @@ class DevSet:
                 self.si_cells[self.categories[label], name].append(_si_sdr(est, source) - si_base)
 
     def _sdr(self, est: torch.Tensor, ref: torch.Tensor) -> float:
-        return self.sdr(ref.double().numpy(), est.double().numpy())
+        return SDR_BACKENDS[self.args.backend](ref.double().numpy(), est.double().numpy())
 
     def si_column(self) -> Tuple[str, Dict[str, str]]:
         """:meth:`print_table`'s ``extra`` column: the mean SI-SDRi over categories per name."""
